@@ -1,0 +1,117 @@
+//! Running the server: accept connections on the given listeners until the shutdown future
+//! resolves, then let in-flight responses finish (for a bounded time) and return.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::config::Config;
+use crate::service::Service;
+
+/// How long in-flight responses get to finish after shutdown is asked for.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
+/// Serves `config` on `listeners` until `shutdown` resolves.
+///
+/// The listeners are bound by the caller, so tests can bind `127.0.0.1:0` and read the port first,
+/// and the CLI can apply its port rules before anything runs.
+pub async fn run(
+    config: Config,
+    listeners: Vec<TcpListener>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let root = config.canonical_root()?;
+    let service = Arc::new(Service::new(&config, root));
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(config.header_read_timeout);
+
+    // Each listener accepts in its own task; the connections meet in one loop that owns them all.
+    let (accepted_tx, mut accepted) = mpsc::channel::<TcpStream>(128);
+    let mut acceptors = JoinSet::new();
+    for listener in listeners {
+        acceptors.spawn(accept_loop(listener, accepted_tx.clone()));
+    }
+    drop(accepted_tx);
+
+    let (stop_tx, stop) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            Some(stream) = accepted.recv() => {
+                connections.spawn(serve_connection(stream, http.clone(), service.clone(), stop.clone()));
+            }
+            // Reap finished connections so the set does not grow with every one ever served.
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+
+    acceptors.shutdown().await;
+    drop(accepted);
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::debug!(
+            "{} connections cut after the shutdown grace period",
+            connections.len()
+        );
+        connections.shutdown().await;
+    }
+    Ok(())
+}
+
+async fn accept_loop(listener: TcpListener, accepted: mpsc::Sender<TcpStream>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                // Responses are written in one go; waiting to coalesce small writes only adds latency.
+                let _ = stream.set_nodelay(true);
+                if accepted.send(stream).await.is_err() {
+                    return;
+                }
+            }
+            Err(error) => {
+                // Usually out of file descriptors: wait for connections to close instead of spinning.
+                tracing::warn!("accepting a connection failed: {error}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    http: http1::Builder,
+    service: Arc<Service>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let handler = service_fn(move |request| {
+        let service = service.clone();
+        async move { Ok::<_, Infallible>(service.handle(request).await) }
+    });
+    let connection = http.serve_connection(TokioIo::new(stream), handler);
+    tokio::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        _ = stop.changed() => {
+            // Finish the response in flight, then close; idle connections close at once.
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(error) = result {
+        tracing::debug!("connection ended with an error: {error}");
+    }
+}

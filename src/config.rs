@@ -1,0 +1,58 @@
+//! What a running server needs to know. Built by the CLI, or directly by programs using the library.
+
+use std::fs;
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::StartupError;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The folder to serve.
+    pub root: PathBuf,
+    /// Live reload: inject the client script into HTML pages. Off makes a plain static server.
+    pub reload: bool,
+    /// Log one line per request (`-v`).
+    pub log_requests: bool,
+    /// How long a client may take to send its request headers. hyper enforces it only because
+    /// the server sets a timer; without a bound, slow clients could hold connections forever.
+    pub header_read_timeout: Duration,
+}
+
+impl Config {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Config {
+            root: root.into(),
+            reload: true,
+            log_requests: false,
+            header_read_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// The root, canonicalized, once it is known to be a readable folder.
+    pub fn canonical_root(&self) -> Result<PathBuf, StartupError> {
+        let root = match self.root.canonicalize() {
+            Ok(root) => root,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                return Err(StartupError::RootMissing(self.root.clone()));
+            }
+            Err(source) => {
+                return Err(StartupError::RootUnreadable {
+                    path: self.root.clone(),
+                    source,
+                });
+            }
+        };
+        if !root.is_dir() {
+            return Err(StartupError::RootIsFile(self.root.clone()));
+        }
+        if let Err(source) = fs::read_dir(&root) {
+            return Err(StartupError::RootUnreadable {
+                path: self.root.clone(),
+                source,
+            });
+        }
+        Ok(root)
+    }
+}

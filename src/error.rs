@@ -1,0 +1,46 @@
+//! Errors that stop liveserve before it serves anything. Each message says what to do about it.
+
+use std::io;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("the folder {} does not exist; give a folder to serve, e.g. `liveserve .`", .0.display())]
+    RootMissing(PathBuf),
+    #[error("{} is a file, not a folder; serve the folder that holds it instead", .0.display())]
+    RootIsFile(PathBuf),
+    #[error("cannot read the folder {}: {source}; check its permissions", .path.display())]
+    RootUnreadable { path: PathBuf, source: io::Error },
+    #[error(
+        "--host {host:?} is {reason}; use localhost, an IP address such as 0.0.0.0, or a name that resolves"
+    )]
+    BadHost { host: String, reason: String },
+    #[error(
+        "port {0} is already in use; pick another with --port, or use --port 0 for any free port"
+    )]
+    PortBusy(u16),
+    #[error("ports {first} to {last} are all in use; pick a free one with --port, or use --port 0")]
+    NoFreePort { first: u16, last: u16 },
+    #[error("cannot listen on {addr} port {port}: {source}")]
+    Listen {
+        addr: IpAddr,
+        port: u16,
+        source: io::Error,
+    },
+}
+
+impl StartupError {
+    /// 2 for what the user typed (like a usage error), 1 for the machine's state (a busy port).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            StartupError::RootMissing(_)
+            | StartupError::RootIsFile(_)
+            | StartupError::RootUnreadable { .. }
+            | StartupError::BadHost { .. } => 2,
+            StartupError::PortBusy(_)
+            | StartupError::NoFreePort { .. }
+            | StartupError::Listen { .. } => 1,
+        }
+    }
+}

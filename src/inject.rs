@@ -1,0 +1,321 @@
+//! Putting the reload script tag into an HTML page.
+//!
+//! The tag goes before the last `</body>` that is real markup, else before the last real `</html>`,
+//! else at the end of the document. "Real" means what a browser's tokenizer would see as a tag:
+//! not text inside a comment, a CDATA section, an attribute value, or the raw text of `<script>`,
+//! `<style>`, `<textarea>` and friends. A full HTML parser is not needed for that, only a scanner
+//! that knows where tags, comments and raw text start and end.
+
+use bytes::Bytes;
+use memchr::memchr;
+use memchr::memmem::find;
+
+/// The URL the injected tag loads; the script itself is `inject/client.js`.
+pub const CLIENT_PATH: &str = "/__liveserve/client.js";
+
+/// The tag that loads the client; `data_path` is the URL path the page was served for.
+pub fn script_tag(data_path: &str) -> String {
+    format!(
+        "<script src=\"{CLIENT_PATH}\" data-path=\"{}\"></script>",
+        escape_html(data_path)
+    )
+}
+
+/// The page with the script tag inserted, or the page unchanged if it already loads the client.
+pub fn inject(html: &[u8], data_path: &str) -> Bytes {
+    let Some(at) = injection_point(html) else {
+        return Bytes::copy_from_slice(html);
+    };
+    let tag = script_tag(data_path);
+    let mut page = Vec::with_capacity(html.len() + tag.len());
+    page.extend_from_slice(&html[..at]);
+    page.extend_from_slice(tag.as_bytes());
+    page.extend_from_slice(&html[at..]);
+    Bytes::from(page)
+}
+
+/// Escapes text for use in HTML content or a double-quoted attribute value.
+pub fn escape_html(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+/// The byte offset where the tag goes, or `None` if the page already has a script tag that loads
+/// the client (so a page is never injected twice).
+pub fn injection_point(html: &[u8]) -> Option<usize> {
+    let mut scanner = Scanner::default();
+    scanner.scan(html);
+    if scanner.has_client {
+        return None;
+    }
+    Some(
+        scanner
+            .last_body_end
+            .or(scanner.last_html_end)
+            .unwrap_or(html.len()),
+    )
+}
+
+/// Elements whose content a browser reads as text up to the matching end tag.
+const RAW_TEXT_ELEMENTS: &[&[u8]] = &[
+    b"script",
+    b"style",
+    b"textarea",
+    b"title",
+    b"xmp",
+    b"iframe",
+    b"noembed",
+    b"noframes",
+    b"noscript",
+];
+
+#[derive(Default)]
+struct Scanner {
+    last_body_end: Option<usize>,
+    last_html_end: Option<usize>,
+    has_client: bool,
+    /// Depth inside `<svg>`/`<math>`, where `<script/>` and `<style/>` can be self-closing.
+    foreign_depth: usize,
+}
+
+impl Scanner {
+    fn scan(&mut self, html: &[u8]) {
+        let mut at = 0;
+        while let Some(offset) = memchr(b'<', &html[at..]) {
+            let open = at + offset;
+            let rest = &html[open..];
+            at = if rest.starts_with(b"<!--") {
+                skip_past(html, open + 4, b"-->")
+            } else if starts_with_ignore_case(rest, b"<![CDATA[") {
+                skip_past(html, open + 9, b"]]>")
+            } else if rest.starts_with(b"<!") || rest.starts_with(b"<?") {
+                skip_past(html, open + 2, b">")
+            } else if rest.starts_with(b"</") && rest.get(2).is_some_and(u8::is_ascii_alphabetic) {
+                self.end_tag(html, open)
+            } else if rest.get(1).is_some_and(u8::is_ascii_alphabetic) {
+                match self.start_tag(html, open) {
+                    Some(next) => next,
+                    None => return,
+                }
+            } else {
+                open + 1
+            };
+        }
+    }
+
+    /// Records `</body>` and `</html>`; returns where scanning continues.
+    fn end_tag(&mut self, html: &[u8], open: usize) -> usize {
+        let name_end = tag_name_end(html, open + 2);
+        let name = &html[open + 2..name_end];
+        if name.eq_ignore_ascii_case(b"body") {
+            self.last_body_end = Some(open);
+        } else if name.eq_ignore_ascii_case(b"html") {
+            self.last_html_end = Some(open);
+        } else if is_foreign_root(name) {
+            self.foreign_depth = self.foreign_depth.saturating_sub(1);
+        }
+        skip_past(html, name_end, b">")
+    }
+
+    /// Skips a start tag and, for raw-text elements, their content. Returns where scanning
+    /// continues, or `None` if the rest of the document is text (`<plaintext>`).
+    fn start_tag(&mut self, html: &[u8], open: usize) -> Option<usize> {
+        let name_end = tag_name_end(html, open + 1);
+        let name = &html[open + 1..name_end];
+        let (tag_end, self_closing) = skip_attributes(html, name_end);
+        if name.eq_ignore_ascii_case(b"script")
+            && find(&html[name_end..tag_end], CLIENT_PATH.as_bytes()).is_some()
+        {
+            self.has_client = true;
+        }
+        if is_foreign_root(name) && !self_closing {
+            self.foreign_depth += 1;
+        }
+        if name.eq_ignore_ascii_case(b"plaintext") {
+            return None;
+        }
+        let raw_text = RAW_TEXT_ELEMENTS
+            .iter()
+            .any(|raw| name.eq_ignore_ascii_case(raw));
+        if raw_text && !(self_closing && self.foreign_depth > 0) {
+            return Some(end_of_raw_text(html, tag_end, name));
+        }
+        Some(tag_end)
+    }
+}
+
+fn is_foreign_root(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"svg") || name.eq_ignore_ascii_case(b"math")
+}
+
+/// Tag names run until white space, `/` or `>`.
+fn tag_name_end(html: &[u8], from: usize) -> usize {
+    html[from..]
+        .iter()
+        .position(|&b| b.is_ascii_whitespace() || b == b'/' || b == b'>')
+        .map_or(html.len(), |offset| from + offset)
+}
+
+/// Skips the attributes of a start tag, honouring quoted values. Returns the offset just past the
+/// closing `>` (or the end of the document) and whether the tag ended with `/>`.
+fn skip_attributes(html: &[u8], mut at: usize) -> (usize, bool) {
+    let mut last_was_slash = false;
+    while at < html.len() {
+        match html[at] {
+            b'>' => return (at + 1, last_was_slash),
+            quote @ (b'"' | b'\'')
+                if html[at - 1] == b'=' || html[at - 1].is_ascii_whitespace() =>
+            {
+                at =
+                    memchr(quote, &html[at + 1..]).map_or(html.len(), |offset| at + 1 + offset + 1);
+                last_was_slash = false;
+                continue;
+            }
+            byte => last_was_slash = byte == b'/',
+        }
+        at += 1;
+    }
+    (html.len(), false)
+}
+
+/// The offset of the `</name` that closes a raw-text element, or the end of the document.
+fn end_of_raw_text(html: &[u8], from: usize, name: &[u8]) -> usize {
+    let mut at = from;
+    while let Some(offset) = find(&html[at..], b"</") {
+        let close = at + offset;
+        let after_name = close + 2 + name.len();
+        let name_matches = html
+            .get(close + 2..after_name)
+            .is_some_and(|candidate| candidate.eq_ignore_ascii_case(name));
+        let boundary = html
+            .get(after_name)
+            .is_none_or(|&b| b.is_ascii_whitespace() || b == b'/' || b == b'>');
+        if name_matches && boundary {
+            return close;
+        }
+        at = close + 2;
+    }
+    html.len()
+}
+
+/// The offset just past the next `needle` at or after `from`, or the end of the document.
+fn skip_past(html: &[u8], from: usize, needle: &[u8]) -> usize {
+    let from = from.min(html.len());
+    find(&html[from..], needle).map_or(html.len(), |offset| from + offset + needle.len())
+}
+
+fn starts_with_ignore_case(haystack: &[u8], prefix: &[u8]) -> bool {
+    haystack
+        .get(..prefix.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The document with `|` where the tag would go.
+    fn marked(html: &str) -> String {
+        match injection_point(html.as_bytes()) {
+            Some(at) => format!("{}|{}", &html[..at], &html[at..]),
+            None => html.to_owned(),
+        }
+    }
+
+    #[test]
+    fn goes_before_the_last_real_body_end() {
+        assert_eq!(
+            marked("<html><body>x</body></html>"),
+            "<html><body>x|</body></html>"
+        );
+        assert_eq!(marked("<BODY>x</BODY ></HTML>"), "<BODY>x|</BODY ></HTML>");
+        assert_eq!(marked("a</body>b</body>c"), "a</body>b|</body>c");
+    }
+
+    #[test]
+    fn falls_back_to_html_end_then_the_end() {
+        assert_eq!(marked("<html><p>x</html>"), "<html><p>x|</html>");
+        assert_eq!(marked("<p>fragment"), "<p>fragment|");
+        assert_eq!(marked(""), "|");
+        assert_eq!(marked("\u{feff}<p>x"), "\u{feff}<p>x|");
+    }
+
+    #[test]
+    fn ignores_body_ends_that_are_not_markup() {
+        assert_eq!(
+            marked("<body><script>let s = \"</body>\";</script></body>"),
+            "<body><script>let s = \"</body>\";</script>|</body>"
+        );
+        assert_eq!(
+            marked("<body><!-- </body> --></body>"),
+            "<body><!-- </body> -->|</body>"
+        );
+        assert_eq!(marked("<p><!-- </body> -->"), "<p><!-- </body> -->|");
+        assert_eq!(
+            marked("<body><textarea></body></textarea><style>/*</body>*/</style>"),
+            "<body><textarea></body></textarea><style>/*</body>*/</style>|"
+        );
+        assert_eq!(
+            marked("<body><div title=\"</body>\" data-x='</body>'></div></body>"),
+            "<body><div title=\"</body>\" data-x='</body>'></div>|</body>"
+        );
+        assert_eq!(
+            marked("<svg><![CDATA[</body>]]></svg></body>"),
+            "<svg><![CDATA[</body>]]></svg>|</body>"
+        );
+        assert_eq!(
+            marked("<script>a</SCRIPTX></body></SCRIPT></body>"),
+            "<script>a</SCRIPTX></body></SCRIPT>|</body>"
+        );
+    }
+
+    #[test]
+    fn inline_svg_does_not_confuse_it() {
+        let page = "<body><svg viewBox=\"0 0 1 1\"><script href=\"a.js\"/><style>.a{}</style>\
+                    <path d=\"M0 0\"/></svg><p>after</p></body>";
+        assert_eq!(marked(page), page.replace("</body>", "|</body>"));
+    }
+
+    #[test]
+    fn unterminated_constructs_do_not_panic() {
+        for page in [
+            "<",
+            "<!--",
+            "<script>",
+            "<a href=\"",
+            "</",
+            "<![CDATA[",
+            "<p title='x",
+        ] {
+            assert_eq!(injection_point(page.as_bytes()), Some(page.len()), "{page}");
+        }
+        assert_eq!(marked("<plaintext></body>"), "<plaintext></body>|");
+    }
+
+    #[test]
+    fn a_page_that_loads_the_client_is_left_alone() {
+        let page = format!("<body>{}</body>", script_tag("/"));
+        assert_eq!(injection_point(page.as_bytes()), None);
+        // Merely mentioning the path in text is not loading it.
+        let page = "<body><p>/__liveserve/client.js</p></body>";
+        assert!(injection_point(page.as_bytes()).is_some());
+    }
+
+    #[test]
+    fn the_tag_escapes_its_path() {
+        assert_eq!(
+            script_tag("/a&b\"c.html"),
+            "<script src=\"/__liveserve/client.js\" data-path=\"/a&amp;b&quot;c.html\"></script>"
+        );
+    }
+}

@@ -1,0 +1,95 @@
+//! The `liveserve` command from parsed arguments to a running server: check the folder, bind,
+//! print where to go, serve until Ctrl-C or SIGTERM.
+
+use std::io::IsTerminal;
+
+use anyhow::Context;
+
+use crate::app;
+use crate::banner;
+use crate::cli::Cli;
+use crate::listen::{self, Addresses, PortChoice};
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    init_logging(&cli);
+    let config = cli.config();
+    let root = config.canonical_root()?;
+    let addresses = Addresses::from_host(&cli.host)?;
+    let choice = cli.port_choice();
+    let bound = listen::bind(&addresses, choice)?;
+    if let PortChoice::FirstFreeFrom(first) = choice
+        && bound.port != first
+    {
+        eprintln!(
+            "liveserve: port {first} is in use, using {} instead",
+            bound.port
+        );
+    }
+    if addresses.is_exposed() {
+        eprintln!(
+            "liveserve: warning: --host {} makes every file below {} readable from your network",
+            cli.host,
+            root.display()
+        );
+    }
+    banner::print(&root, &addresses, bound.port, cli.quiet);
+
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let mut listeners = Vec::new();
+        for listener in bound.listeners {
+            listener.set_nonblocking(true)?;
+            listeners.push(tokio::net::TcpListener::from_std(listener)?);
+        }
+        if let Some(path) = &cli.open {
+            let url = format!(
+                "{}{}",
+                banner::local_url(&addresses, bound.port),
+                path.trim_start_matches('/')
+            );
+            if let Err(error) = opener::open_browser(&url) {
+                eprintln!("liveserve: could not open a browser at {url}: {error}");
+            }
+        }
+        app::run(config, listeners, shutdown_signal()).await
+    })
+}
+
+/// Resolves on Ctrl-C or, on Unix, SIGTERM (what `kill`, systemd and container runtimes send).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                terminate.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+/// Logs go to stderr: stdout is for the start-up lines that scripts read.
+fn init_logging(cli: &Cli) {
+    let level = if cli.quiet {
+        tracing::Level::ERROR
+    } else {
+        tracing::Level::INFO
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_max_level(level)
+        .with_target(false)
+        .without_time()
+        .init();
+}

@@ -1,0 +1,25 @@
+//! liveserve: a live-reload development server.
+//!
+//! The binary is a thin wrapper over [`launch::run`]; programs that want the server in-process
+//! bind their own listeners and call [`app::run`] with a [`Config`].
+
+pub mod access;
+pub mod app;
+pub mod banner;
+mod body;
+pub mod cli;
+mod client;
+pub mod config;
+pub mod error;
+mod files;
+pub mod inject;
+pub mod launch;
+pub mod listen;
+mod listing;
+mod pages;
+pub mod request_path;
+mod service;
+mod validators;
+
+pub use config::Config;
+pub use error::StartupError;

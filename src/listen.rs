@@ -1,0 +1,191 @@
+//! Choosing the addresses and the port to listen on, and binding them.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, ToSocketAddrs};
+
+use crate::error::StartupError;
+
+/// The port liveserve tries first when none is given.
+pub const DEFAULT_PORT: u16 = 8080;
+
+/// How many ports after the default are tried before giving up.
+const FALLBACK_TRIES: u16 = 50;
+
+/// The addresses to listen on, all on one port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Addresses {
+    /// Each must be bound, or starting fails.
+    pub required: Vec<IpAddr>,
+    /// Bound when the machine has them: `::1` is missing where IPv6 is turned off, and that is
+    /// no reason to refuse to start.
+    pub optional: Vec<IpAddr>,
+}
+
+impl Addresses {
+    /// The addresses `--host` names: `localhost` means both loopbacks, an IP literal (bracketed
+    /// or not) itself, and any other name what it resolves to.
+    pub fn from_host(host: &str) -> Result<Self, StartupError> {
+        let bad = |reason: &str| StartupError::BadHost {
+            host: host.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let trimmed = host.trim();
+        if trimmed.eq_ignore_ascii_case("localhost") {
+            return Ok(Addresses {
+                required: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+                optional: vec![IpAddr::V6(Ipv6Addr::LOCALHOST)],
+            });
+        }
+        let literal = trimmed
+            .strip_prefix('[')
+            .and_then(|rest| rest.strip_suffix(']'))
+            .unwrap_or(trimmed);
+        if let Ok(ip) = literal.parse::<IpAddr>() {
+            return Ok(Addresses {
+                required: vec![ip],
+                optional: Vec::new(),
+            });
+        }
+        let is_name = !trimmed.is_empty()
+            && trimmed
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        if !is_name {
+            return Err(bad("not a host name or IP address"));
+        }
+        let resolved = (trimmed, 0)
+            .to_socket_addrs()
+            .map_err(|_| bad("a name that does not resolve"))?;
+        let mut required: Vec<IpAddr> = Vec::new();
+        for addr in resolved {
+            if !required.contains(&addr.ip()) {
+                required.push(addr.ip());
+            }
+        }
+        if required.is_empty() {
+            return Err(bad("a name that resolves to no address"));
+        }
+        Ok(Addresses {
+            required,
+            optional: Vec::new(),
+        })
+    }
+
+    /// Whether other machines can reach the server (anything but loopback).
+    pub fn is_exposed(&self) -> bool {
+        self.required.iter().any(|ip| !ip.is_loopback())
+    }
+}
+
+/// Which port to listen on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortChoice {
+    /// The user asked for this port: if it is busy, that is an error, never a silent move.
+    Exactly(u16),
+    /// The first free port from this one on (the default, 8080, may well be taken).
+    FirstFreeFrom(u16),
+}
+
+/// Listeners on every address, all on the same port.
+#[derive(Debug)]
+pub struct Bound {
+    pub listeners: Vec<TcpListener>,
+    pub port: u16,
+}
+
+/// Binds every address on the chosen port, moving on to the next port while one is busy when the
+/// choice allows it.
+pub fn bind(addresses: &Addresses, choice: PortChoice) -> Result<Bound, StartupError> {
+    match choice {
+        PortChoice::Exactly(port) => bind_port(addresses, port).map_err(|error| match error {
+            BindError::Busy => StartupError::PortBusy(port),
+            BindError::Other(addr, source) => StartupError::Listen { addr, port, source },
+        }),
+        PortChoice::FirstFreeFrom(first) => {
+            let last = first.saturating_add(FALLBACK_TRIES - 1);
+            for port in first..=last {
+                match bind_port(addresses, port) {
+                    Ok(bound) => return Ok(bound),
+                    Err(BindError::Busy) => continue,
+                    Err(BindError::Other(addr, source)) => {
+                        return Err(StartupError::Listen { addr, port, source });
+                    }
+                }
+            }
+            Err(StartupError::NoFreePort { first, last })
+        }
+    }
+}
+
+enum BindError {
+    Busy,
+    Other(IpAddr, io::Error),
+}
+
+/// Binds all addresses on `port`. Port 0 lets the first address pick a free port, which the
+/// others then share; if one of them has it taken, another free port is tried.
+fn bind_port(addresses: &Addresses, port: u16) -> Result<Bound, BindError> {
+    const EPHEMERAL_TRIES: usize = 10;
+    let tries = if port == 0 { EPHEMERAL_TRIES } else { 1 };
+    for _ in 0..tries {
+        match bind_all(addresses, port) {
+            Err(BindError::Busy) if port == 0 => continue,
+            result => return result,
+        }
+    }
+    Err(BindError::Busy)
+}
+
+fn bind_all(addresses: &Addresses, mut port: u16) -> Result<Bound, BindError> {
+    let mut listeners = Vec::new();
+    for &ip in &addresses.required {
+        let listener = bind_one(ip, port)?;
+        port = local_port(&listener, ip)?;
+        listeners.push(listener);
+    }
+    for &ip in &addresses.optional {
+        match bind_one(ip, port) {
+            Ok(listener) => listeners.push(listener),
+            // Any failure but a busy port means the machine lacks the address: skip it.
+            Err(BindError::Other(..)) => {}
+            Err(BindError::Busy) => return Err(BindError::Busy),
+        }
+    }
+    Ok(Bound { listeners, port })
+}
+
+fn bind_one(ip: IpAddr, port: u16) -> Result<TcpListener, BindError> {
+    TcpListener::bind(SocketAddr::new(ip, port)).map_err(|error| {
+        if error.kind() == io::ErrorKind::AddrInUse {
+            BindError::Busy
+        } else {
+            BindError::Other(ip, error)
+        }
+    })
+}
+
+fn local_port(listener: &TcpListener, ip: IpAddr) -> Result<u16, BindError> {
+    listener
+        .local_addr()
+        .map(|addr| addr.port())
+        .map_err(|error| BindError::Other(ip, error))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_forms() {
+        let localhost = Addresses::from_host("localhost").unwrap();
+        assert_eq!(localhost.required, [IpAddr::V4(Ipv4Addr::LOCALHOST)]);
+        assert!(!localhost.is_exposed());
+        assert!(Addresses::from_host("0.0.0.0").unwrap().is_exposed());
+        assert_eq!(
+            Addresses::from_host("[::1]").unwrap().required,
+            [IpAddr::V6(Ipv6Addr::LOCALHOST)]
+        );
+        assert!(Addresses::from_host("not a host").is_err());
+        assert!(Addresses::from_host("").is_err());
+    }
+}

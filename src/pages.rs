@@ -1,0 +1,42 @@
+//! Pages the server writes itself: the 404 page and short error answers.
+
+use bytes::Bytes;
+use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderValue, Response, StatusCode};
+
+use crate::body::Body;
+use crate::inject::escape_html;
+use crate::request_path::RequestPath;
+
+/// The 404 page for `url`. It is HTML so that it can carry the reload script: create the missing
+/// file and the page shows it.
+pub fn not_found(url: &RequestPath) -> String {
+    let path = escape_html(&url.to_url_path());
+    format!(
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <title>404 Not Found</title>\n<style>body{{font:15px/1.5 system-ui,sans-serif;\
+         margin:3rem auto;max-width:40rem;padding:0 1rem}}code{{word-break:break-all}}</style>\n\
+         </head>\n<body>\n<h1>404 Not Found</h1>\n<p>Nothing is served at <code>{path}</code>. \
+         This page reloads when the file appears.</p>\n<p><a href=\"/\">Go to the start page</a></p>\n\
+         </body>\n</html>\n"
+    )
+}
+
+/// A plain-text answer for requests that never reach a file: one line saying what was wrong.
+pub fn error(status: StatusCode, message: &str) -> Response<Body> {
+    let text = format!(
+        "{} {}: {message}\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    );
+    let mut response = Response::new(Body::from(Bytes::from(text.clone())));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(text.len()));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}

@@ -1,0 +1,98 @@
+//! One HTTP request in, one response out: method rules, the client script, then static files.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use http::header::{ALLOW, CONTENT_LENGTH, X_CONTENT_TYPE_OPTIONS};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+
+use crate::body::Body;
+use crate::client;
+use crate::config::Config;
+use crate::files::StaticFiles;
+use crate::inject::CLIENT_PATH;
+use crate::pages;
+use crate::request_path::RequestPath;
+
+/// The methods a static server answers.
+const ALLOWED_METHODS: &str = "GET, HEAD, OPTIONS";
+
+pub struct Service {
+    files: StaticFiles,
+    reload: bool,
+    log_requests: bool,
+}
+
+impl Service {
+    /// `root` is the canonical root (`Config::canonical_root`).
+    pub fn new(config: &Config, root: PathBuf) -> Self {
+        Service {
+            files: StaticFiles::new(root, config.reload),
+            reload: config.reload,
+            log_requests: config.log_requests,
+        }
+    }
+
+    pub async fn handle<B>(&self, request: Request<B>) -> Response<Body> {
+        let started = Instant::now();
+        let mut response = self.route(&request).await;
+        if request.method() == Method::HEAD {
+            // Same headers as GET, `Content-Length` included; hyper sends no body for HEAD.
+            *response.body_mut() = Body::empty();
+        }
+        response
+            .headers_mut()
+            .insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        if self.log_requests {
+            tracing::info!(
+                "{} {} {} {:.1} ms",
+                request.method(),
+                request.uri(),
+                response.status().as_u16(),
+                started.elapsed().as_secs_f64() * 1000.0
+            );
+        }
+        response
+    }
+
+    async fn route<B>(&self, request: &Request<B>) -> Response<Body> {
+        match *request.method() {
+            Method::GET | Method::HEAD => {}
+            Method::OPTIONS => return allow(StatusCode::NO_CONTENT),
+            _ => return allow(StatusCode::METHOD_NOT_ALLOWED),
+        }
+        let uri = request.uri();
+        if self.reload && uri.path() == CLIENT_PATH {
+            return client::response(request.headers());
+        }
+        match RequestPath::decode(uri.path()) {
+            Ok(path) => {
+                self.files
+                    .respond(path, uri.query(), request.headers())
+                    .await
+            }
+            Err(error) => pages::error(StatusCode::BAD_REQUEST, &error.to_string()),
+        }
+    }
+}
+
+/// `OPTIONS` (204) and unsupported methods (405) both say which methods work.
+fn allow(status: StatusCode) -> Response<Body> {
+    let mut response = if status == StatusCode::METHOD_NOT_ALLOWED {
+        pages::error(
+            status,
+            &format!("this server only answers {ALLOWED_METHODS}"),
+        )
+    } else {
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = status;
+        response
+            .headers_mut()
+            .insert(CONTENT_LENGTH, HeaderValue::from(0));
+        response
+    };
+    response
+        .headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
+    response
+}
