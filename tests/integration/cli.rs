@@ -1,0 +1,274 @@
+//! The built `liveserve` binary: start-up output, exit codes, one-line errors, signals.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+
+use crate::support::{TIMEOUT, site};
+
+fn liveserve() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_liveserve"));
+    // The user's environment must not change what these tests see.
+    for (name, _) in std::env::vars() {
+        if name.starts_with("LIVESERVE_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+/// Runs a command that is expected to exit at once, bounded by the test timeout.
+fn run_to_exit(mut command: Command) -> Output {
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (done, finished) = mpsc::channel();
+    std::thread::spawn(move || done.send(child.wait_with_output()));
+    finished
+        .recv_timeout(TIMEOUT)
+        .expect("liveserve exited in time")
+        .unwrap()
+}
+
+/// Asserts exit code `code` with exactly one line on stderr that contains `needle`.
+fn assert_one_line_error(output: &Output, code: i32, needle: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(code), "stderr: {stderr}");
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "one line, no backtrace: {stderr}"
+    );
+    assert!(
+        stderr.contains(needle),
+        "{stderr:?} should mention {needle:?}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn a_missing_root_is_a_usage_error() {
+    let mut command = liveserve();
+    command.arg("/no/such/folder/anywhere");
+    assert_one_line_error(&run_to_exit(command), 2, "does not exist");
+}
+
+#[test]
+fn a_file_as_root_is_a_usage_error() {
+    let root = site(&[("page.html", b"x")]);
+    let mut command = liveserve();
+    command.arg(root.path().join("page.html"));
+    assert_one_line_error(&run_to_exit(command), 2, "is a file, not a folder");
+}
+
+#[test]
+fn a_bad_host_is_a_usage_error() {
+    let root = site(&[]);
+    let mut command = liveserve();
+    command.arg(root.path()).args(["--host", "not a host!"]);
+    assert_one_line_error(&run_to_exit(command), 2, "--host");
+}
+
+#[test]
+fn an_explicit_busy_port_is_an_error_not_a_move() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    let root = site(&[]);
+
+    let mut command = liveserve();
+    command
+        .arg(root.path())
+        .args(["--host", "127.0.0.1", "--port", &port]);
+    let output = run_to_exit(command);
+    assert_one_line_error(&output, 1, &format!("port {port} is already in use"));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("--port"),
+        "says what to do"
+    );
+
+    let mut command = liveserve();
+    command
+        .arg(root.path())
+        .args(["--host", "127.0.0.1"])
+        .env("LIVESERVE_PORT", &port);
+    assert_one_line_error(&run_to_exit(command), 1, "already in use");
+}
+
+/// A running `liveserve` whose stdout lines arrive on a channel; killed when dropped.
+struct Running {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Running {
+    fn start(mut command: Command) -> Running {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let (send, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                if send.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Running { child, lines }
+    }
+
+    fn next_line(&self) -> String {
+        self.lines
+            .recv_timeout(TIMEOUT)
+            .expect("liveserve printed a line in time")
+    }
+
+    /// Lines until the first one with `http://`, which is returned last.
+    fn lines_until_url(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        loop {
+            let line = self.next_line();
+            let done = line.contains("http://");
+            lines.push(line);
+            if done {
+                return lines;
+            }
+        }
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+        let mut child = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap());
+        let (done, finished) = mpsc::channel();
+        std::thread::spawn(move || done.send(child.wait()));
+        finished
+            .recv_timeout(TIMEOUT)
+            .expect("liveserve exited in time")
+            .unwrap()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The port in a `Local: http://localhost:PORT/` line.
+fn port_of(line: &str) -> u16 {
+    let rest = line.strip_prefix("Local: http://localhost:").expect(line);
+    rest.trim_end_matches('/').parse().expect(line)
+}
+
+#[test]
+fn prints_the_local_url_serves_and_exits_cleanly_on_sigterm() {
+    let root = site(&[("index.html", b"<body>hello</body>")]);
+    let mut command = liveserve();
+    command.arg(root.path()).args(["--port", "0"]);
+    let running = Running::start(command);
+    let lines = running.lines_until_url();
+    let local = lines.last().unwrap();
+    assert!(lines[0].contains("liveserve") && lines[0].contains(env!("CARGO_PKG_VERSION")));
+    assert!(
+        !local.contains('\x1b'),
+        "no colour when stdout is not a terminal: {local:?}"
+    );
+    let port = port_of(local);
+    assert_ne!(port, 0);
+
+    let page = http_get(port, "/");
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(
+        page.contains("hello<script src=\"/__liveserve/client.js\""),
+        "{page}"
+    );
+
+    let status = running.terminate();
+    assert_eq!(status.code(), Some(0), "SIGTERM is a clean exit");
+}
+
+#[test]
+fn quiet_prints_only_the_local_line() {
+    let root = site(&[]);
+    let mut command = liveserve();
+    command.arg(root.path()).args(["--port", "0", "-q"]);
+    let running = Running::start(command);
+    let first = running.next_line();
+    port_of(&first);
+    assert_eq!(running.terminate().code(), Some(0));
+}
+
+#[test]
+fn exposing_the_server_warns_and_lists_network_urls() {
+    let root = site(&[]);
+    let mut command = liveserve();
+    command
+        .arg(root.path())
+        .args(["--port", "0", "--host", "0.0.0.0"]);
+    let mut running = Running::start(command);
+    let local = running.lines_until_url().pop().unwrap();
+    let port = port_of(&local);
+    assert!(http_get(port, "/").starts_with("HTTP/1.1 200"));
+    let stderr = running.child.stderr.take().unwrap();
+    let mut warning = String::new();
+    BufReader::new(stderr).read_line(&mut warning).unwrap();
+    assert!(
+        warning.contains("warning") && warning.contains("network"),
+        "{warning}"
+    );
+    assert_eq!(running.terminate().code(), Some(0));
+}
+
+#[test]
+fn help_documents_every_flag_and_its_environment_twin() {
+    let mut command = liveserve();
+    command.arg("--help");
+    let output = run_to_exit(command);
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    for flag in [
+        "--port",
+        "--host",
+        "--open",
+        "--no-reload",
+        "--quiet",
+        "--verbose",
+    ] {
+        assert!(help.contains(flag), "{flag} in --help");
+    }
+    for env in [
+        "LIVESERVE_ROOT",
+        "LIVESERVE_PORT",
+        "LIVESERVE_HOST",
+        "LIVESERVE_OPEN",
+        "LIVESERVE_NO_RELOAD",
+        "LIVESERVE_QUIET",
+        "LIVESERVE_VERBOSE",
+    ] {
+        assert!(help.contains(env), "{env} in --help");
+    }
+}
+
+/// A blocking GET over a fresh connection; returns the whole response as text.
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}

@@ -1,0 +1,10 @@
+//! Integration tests: one binary, so it links once. Every test runs the real server (in-process on
+//! 127.0.0.1:0, or the built binary) and talks to it over real sockets.
+
+mod caching;
+mod cli;
+mod injection;
+mod ports;
+mod shutdown;
+mod static_files;
+mod support;

@@ -1,0 +1,178 @@
+//! Running the real server in-process and talking raw HTTP/1.1 to it.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use liveserve::Config;
+use tempfile::TempDir;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Every wait in these tests is bounded by this.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A folder with the given files (paths relative to it; parent folders are created).
+pub fn site(files: &[(&str, &[u8])]) -> TempDir {
+    let dir = tempfile::tempdir().expect("creating a temporary folder");
+    for (path, content) in files {
+        write(dir.path(), path, content);
+    }
+    dir
+}
+
+pub fn write(root: &Path, path: &str, content: &[u8]) {
+    let path = root.join(path);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, content).unwrap();
+}
+
+/// The real server, running in this test's runtime on an ephemeral port.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub root: TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestServer {
+    pub async fn start(root: TempDir) -> Self {
+        Self::start_with(root, |_| {}).await
+    }
+
+    pub async fn start_with(root: TempDir, configure: impl FnOnce(&mut Config)) -> Self {
+        let mut config = Config::new(root.path());
+        configure(&mut config);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(liveserve::app::run(config, vec![listener], async {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            addr,
+            root,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// A GET with no extra headers.
+    pub async fn get(&self, target: &str) -> Reply {
+        self.request("GET", target, &[]).await
+    }
+
+    pub async fn request(&self, method: &str, target: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut raw =
+            format!("{method} {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+        for (name, value) in headers {
+            raw.push_str(&format!("{name}: {value}\r\n"));
+        }
+        raw.push_str("\r\n");
+        self.send_raw(raw.as_bytes()).await
+    }
+
+    /// Sends bytes exactly as given and reads the answer until the server closes.
+    pub async fn send_raw(&self, raw: &[u8]) -> Reply {
+        let exchange = async {
+            let mut stream = TcpStream::connect(self.addr).await.unwrap();
+            stream.write_all(raw).await.unwrap();
+            let mut received = Vec::new();
+            stream.read_to_end(&mut received).await.unwrap();
+            received
+        };
+        let received = tokio::time::timeout(TIMEOUT, exchange)
+            .await
+            .expect("the server answered in time");
+        Reply::parse(&received)
+    }
+
+    /// Asks the server to stop and waits until `app::run` has returned.
+    pub async fn stop(mut self) {
+        self.stop.take().unwrap().send(()).unwrap();
+        let task = self.task.take().unwrap();
+        tokio::time::timeout(TIMEOUT, task)
+            .await
+            .expect("the server stopped in time")
+            .expect("the server task did not panic")
+            .expect("the server returned no error");
+    }
+
+    pub fn stop_signal(&mut self) -> oneshot::Sender<()> {
+        self.stop.take().unwrap()
+    }
+
+    pub fn task(&mut self) -> JoinHandle<anyhow::Result<()>> {
+        self.task.take().unwrap()
+    }
+}
+
+/// An HTTP response as it came off the wire.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn parse(raw: &[u8]) -> Reply {
+        let split = raw
+            .windows(4)
+            .position(|window| window == b"\r\n\r\n")
+            .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(raw)));
+        let head = std::str::from_utf8(&raw[..split]).expect("headers are text");
+        let mut lines = head.split("\r\n");
+        let status_line = lines.next().unwrap();
+        let status = status_line.split(' ').nth(1).unwrap().parse().unwrap();
+        let headers = lines
+            .map(|line| {
+                let (name, value) = line.split_once(':').unwrap();
+                (name.to_ascii_lowercase(), value.trim().to_owned())
+            })
+            .collect();
+        Reply {
+            status,
+            headers,
+            body: raw[split + 4..].to_vec(),
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(found, _)| found.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8(self.body.clone()).expect("the body is UTF-8")
+    }
+
+    /// `Content-Length` as sent, checked against the bytes that actually arrived.
+    pub fn assert_length_matches(&self) {
+        let length: usize = self
+            .header("content-length")
+            .expect("a Content-Length header")
+            .parse()
+            .unwrap();
+        assert_eq!(
+            length,
+            self.body.len(),
+            "Content-Length must equal the bytes sent"
+        );
+    }
+}
+
+/// Percent-encodes every byte that is not ASCII alphanumeric, as a strict client might.
+pub fn encode(path: &str) -> String {
+    path.split('/')
+        .map(|segment| {
+            percent_encoding::utf8_percent_encode(segment, percent_encoding::NON_ALPHANUMERIC)
+                .to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
