@@ -122,7 +122,7 @@ fn write_site(root: &Path) {
     let rule = ".card { margin: 0 auto; padding: 1rem 2rem; border-radius: 8px; color: #333; }\n";
     std::fs::write(
         root.join("small.css"),
-        rule.repeat(600 / rule.len() + 1)[..600].as_bytes(),
+        &rule.repeat(600 / rule.len() + 1).as_bytes()[..600],
     )
     .unwrap();
     let paragraph = "<p>liveserve benchmark page with some ordinary text in a paragraph.</p>\n";

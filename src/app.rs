@@ -2,6 +2,7 @@
 //! resolves, then let in-flight responses finish (for a bounded time) and return.
 
 use std::convert::Infallible;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,8 +13,13 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
+use crate::batcher;
 use crate::config::Config;
+use crate::hub::ReloadHub;
+use crate::ignore_rules::IgnoreRules;
 use crate::service::Service;
+use crate::watcher::Watcher;
+use crate::websocket::{self, UpgradeSlot};
 
 /// How long in-flight responses get to finish after shutdown is asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
@@ -28,7 +34,15 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let root = config.canonical_root()?;
-    let service = Arc::new(Service::new(&config, root));
+    // Watching starts before the first connection is accepted: a page that has loaded is
+    // guaranteed to hear about every later change.
+    let reload = if config.reload {
+        Some(start_reloading(&config, root.clone()).await?)
+    } else {
+        None
+    };
+    let hub = reload.as_ref().map(|reload| reload.hub.clone());
+    let service = Arc::new(Service::new(&config, root, hub));
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(config.header_read_timeout);
@@ -57,6 +71,7 @@ pub async fn run(
 
     acceptors.shutdown().await;
     drop(accepted);
+    drop(reload);
     let _ = stop_tx.send(true);
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
         while connections.join_next().await.is_some() {}
@@ -97,11 +112,19 @@ async fn serve_connection(
     service: Arc<Service>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let handler = service_fn(move |request| {
+    let upgrades = UpgradeSlot::default();
+    let handler = service_fn({
         let service = service.clone();
-        async move { Ok::<_, Infallible>(service.handle(request).await) }
+        let upgrades = upgrades.clone();
+        move |request| {
+            let service = service.clone();
+            let upgrades = upgrades.clone();
+            async move { Ok::<_, Infallible>(service.handle(request, &upgrades).await) }
+        }
     });
-    let connection = http.serve_connection(TokioIo::new(stream), handler);
+    let connection = http
+        .serve_connection(TokioIo::new(stream), handler)
+        .with_upgrades();
     tokio::pin!(connection);
     let result = tokio::select! {
         result = connection.as_mut() => result,
@@ -114,4 +137,46 @@ async fn serve_connection(
     if let Err(error) = result {
         tracing::debug!("connection ended with an error: {error}");
     }
+    // The connection was handed over to a WebSocket: this task runs the session, so shutdown
+    // waits for (and closes) WebSockets like any other connection.
+    if let (Some(upgrade), Some(hub)) = (upgrades.take(), service.hub())
+        && !*stop.borrow()
+    {
+        websocket::run_session(upgrade, hub.clone(), stop).await;
+    }
+}
+
+/// The live reload pipeline: watcher → batcher → hub. Dropping it stops the watcher, which
+/// ends the batcher.
+struct Reloading {
+    hub: Arc<ReloadHub>,
+    _watcher: Watcher,
+}
+
+async fn start_reloading(config: &Config, root: PathBuf) -> anyhow::Result<Reloading> {
+    let rules = IgnoreRules::new(&root, &config.ignore, config.gitignore)?;
+    let (changes_tx, changes) = mpsc::channel(1024);
+    let watcher =
+        tokio::task::spawn_blocking(move || Watcher::start(root, rules, changes_tx)).await??;
+    let hub = Arc::new(ReloadHub::new(config.full_reload));
+    let timing = batcher::Timing {
+        quiet: config.quiet_window,
+        max_wait: batcher::MAX_WAIT,
+    };
+    let publisher = hub.clone();
+    let verbose = config.verbose;
+    tokio::spawn(batcher::run(changes, timing, move |batch| {
+        let message = publisher.publish(&batch);
+        if verbose {
+            let paths: Vec<&str> = batch
+                .iter()
+                .map(|change| change.url_path.as_str())
+                .collect();
+            tracing::info!("changed {} → {}", paths.join(" "), message.to_json());
+        }
+    }));
+    Ok(Reloading {
+        hub,
+        _watcher: watcher,
+    })
 }

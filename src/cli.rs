@@ -1,6 +1,7 @@
 //! The command line. Parsing is pure (no I/O); `launch` turns the parsed arguments into a server.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
 
@@ -33,11 +34,33 @@ pub struct Cli {
     #[arg(long, env = "LIVESERVE_NO_RELOAD")]
     pub no_reload: bool,
 
+    /// Don't reload for changes matching GLOB (relative to ROOT; repeatable). Added to the
+    /// built-in ignores: .git, node_modules, target, hidden files, editor temp files.
+    #[arg(
+        long,
+        env = "LIVESERVE_IGNORE",
+        value_name = "GLOB",
+        value_delimiter = ','
+    )]
+    pub ignore: Vec<String>,
+
+    /// Don't apply the .gitignore files inside ROOT to the watcher.
+    #[arg(long, env = "LIVESERVE_NO_GITIGNORE")]
+    pub no_gitignore: bool,
+
+    /// Milliseconds without changes that end a batch: one batch, one reload.
+    #[arg(long, env = "LIVESERVE_WAIT", value_name = "MS", default_value_t = 15)]
+    pub wait: u64,
+
+    /// Reload the page for stylesheet changes too, instead of swapping stylesheets in place.
+    #[arg(long, env = "LIVESERVE_FULL_RELOAD")]
+    pub full_reload: bool,
+
     /// Print only the Local: URL line and errors.
     #[arg(short, long, env = "LIVESERVE_QUIET", conflicts_with = "verbose")]
     pub quiet: bool,
 
-    /// Log every request (to stderr).
+    /// Log every request and every batch of changes (to stderr).
     #[arg(short, long, env = "LIVESERVE_VERBOSE")]
     pub verbose: bool,
 }
@@ -46,7 +69,11 @@ impl Cli {
     pub fn config(&self) -> Config {
         let mut config = Config::new(&self.root);
         config.reload = !self.no_reload;
-        config.log_requests = self.verbose;
+        config.verbose = self.verbose;
+        config.ignore = self.ignore.clone();
+        config.gitignore = !self.no_gitignore;
+        config.quiet_window = Duration::from_millis(self.wait);
+        config.full_reload = self.full_reload;
         config
     }
 

@@ -13,8 +13,16 @@ pub struct Config {
     pub root: PathBuf,
     /// Live reload: inject the client script into HTML pages. Off makes a plain static server.
     pub reload: bool,
-    /// Log one line per request (`-v`).
-    pub log_requests: bool,
+    /// Log one line per request and per batch of changes (`-v`).
+    pub verbose: bool,
+    /// Globs (relative to the root) whose changes never reload, on top of the built-in ones.
+    pub ignore: Vec<String>,
+    /// Apply the `.gitignore` files inside the root to the watcher.
+    pub gitignore: bool,
+    /// The quiet period that closes a batch of changes.
+    pub quiet_window: Duration,
+    /// Reload pages for stylesheet changes too, instead of swapping the stylesheets.
+    pub full_reload: bool,
     /// How long a client may take to send its request headers. hyper enforces it only because
     /// the server sets a timer; without a bound, slow clients could hold connections forever.
     pub header_read_timeout: Duration,
@@ -25,7 +33,11 @@ impl Config {
         Config {
             root: root.into(),
             reload: true,
-            log_requests: false,
+            verbose: false,
+            ignore: Vec::new(),
+            gitignore: true,
+            quiet_window: crate::batcher::DEFAULT_QUIET,
+            full_reload: false,
             header_read_timeout: Duration::from_secs(30),
         }
     }

@@ -8,6 +8,7 @@ use anyhow::Context;
 use crate::app;
 use crate::banner;
 use crate::cli::Cli;
+use crate::ignore_rules::IgnoreRules;
 use crate::listen::{self, Addresses, PortChoice};
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -32,10 +33,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             root.display()
         );
     }
-    banner::print(&root, &addresses, bound.port, cli.quiet);
-
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
+        // Signal handlers go in before the URL is printed: whoever reads it may stop us at once.
+        let shutdown = shutdown_signal()?;
+        banner::print(&root, &addresses, bound.port, cli.quiet);
+        if config.reload && !cli.quiet {
+            println!(
+                "watching {}, ignoring {}",
+                root.display(),
+                IgnoreRules::describe(&config.ignore, config.gitignore)
+            );
+        }
         let mut listeners = Vec::new();
         for listener in bound.listeners {
             listener.set_nonblocking(true)?;
@@ -51,31 +60,30 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 eprintln!("liveserve: could not open a browser at {url}: {error}");
             }
         }
-        app::run(config, listeners, shutdown_signal()).await
+        app::run(config, listeners, shutdown).await
     })
 }
 
-/// Resolves on Ctrl-C or, on Unix, SIGTERM (what `kill`, systemd and container runtimes send).
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                terminate.recv().await;
-            }
-            Err(_) => std::future::pending().await,
+/// A future that resolves on Ctrl-C or, on Unix, SIGTERM (what `kill`, systemd and container
+/// runtimes send). The handlers are installed when this returns, not when the future is polled.
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("handling Ctrl-C")?;
+    let mut terminate = signal(SignalKind::terminate()).context("handling SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 /// Logs go to stderr: stdout is for the start-up lines that scripts read.

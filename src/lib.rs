@@ -6,20 +6,26 @@
 pub mod access;
 pub mod app;
 pub mod banner;
+mod batcher;
 mod body;
 pub mod cli;
 mod client;
 pub mod config;
 pub mod error;
 mod files;
+mod hub;
+pub mod ignore_rules;
 pub mod inject;
 pub mod launch;
 pub mod listen;
 mod listing;
 mod pages;
+pub mod protocol;
 pub mod request_path;
 mod service;
 mod validators;
+mod watcher;
+mod websocket;
 
 pub use config::Config;
 pub use error::StartupError;

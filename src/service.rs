@@ -1,6 +1,7 @@
 //! One HTTP request in, one response out: method rules, the client script, then static files.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use http::header::{ALLOW, CONTENT_LENGTH, X_CONTENT_TYPE_OPTIONS};
@@ -10,32 +11,55 @@ use crate::body::Body;
 use crate::client;
 use crate::config::Config;
 use crate::files::StaticFiles;
+use crate::hub::ReloadHub;
 use crate::inject::CLIENT_PATH;
 use crate::pages;
+use crate::protocol::WEBSOCKET_PATH;
 use crate::request_path::RequestPath;
+use crate::websocket::{self, UpgradeSlot};
 
 /// The methods a static server answers.
 const ALLOWED_METHODS: &str = "GET, HEAD, OPTIONS";
 
 pub struct Service {
     files: StaticFiles,
-    reload: bool,
-    log_requests: bool,
+    /// Present when live reload is on.
+    hub: Option<Arc<ReloadHub>>,
+    verbose: bool,
 }
 
 impl Service {
     /// `root` is the canonical root (`Config::canonical_root`).
-    pub fn new(config: &Config, root: PathBuf) -> Self {
+    pub fn new(config: &Config, root: PathBuf, hub: Option<Arc<ReloadHub>>) -> Self {
         Service {
-            files: StaticFiles::new(root, config.reload),
-            reload: config.reload,
-            log_requests: config.log_requests,
+            files: StaticFiles::new(root, hub.is_some()),
+            hub,
+            verbose: config.verbose,
         }
     }
 
-    pub async fn handle<B>(&self, request: Request<B>) -> Response<Body> {
+    pub fn hub(&self) -> Option<&Arc<ReloadHub>> {
+        self.hub.as_ref()
+    }
+
+    /// Answers one request. An accepted WebSocket handshake leaves its upgrade in `upgrades`.
+    pub async fn handle<B>(
+        &self,
+        mut request: Request<B>,
+        upgrades: &UpgradeSlot,
+    ) -> Response<Body> {
         let started = Instant::now();
-        let mut response = self.route(&request).await;
+        let mut response = if self.hub.is_some() && request.uri().path() == WEBSOCKET_PATH {
+            match websocket::accept(&mut request) {
+                Ok((response, upgrade)) => {
+                    upgrades.put(upgrade);
+                    response
+                }
+                Err(refused) => refused,
+            }
+        } else {
+            self.route(&request).await
+        };
         if request.method() == Method::HEAD {
             // Same headers as GET, `Content-Length` included; hyper sends no body for HEAD.
             *response.body_mut() = Body::empty();
@@ -43,7 +67,7 @@ impl Service {
         response
             .headers_mut()
             .insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-        if self.log_requests {
+        if self.verbose {
             tracing::info!(
                 "{} {} {} {:.1} ms",
                 request.method(),
@@ -62,7 +86,7 @@ impl Service {
             _ => return allow(StatusCode::METHOD_NOT_ALLOWED),
         }
         let uri = request.uri();
-        if self.reload && uri.path() == CLIENT_PATH {
+        if self.hub.is_some() && uri.path() == CLIENT_PATH {
             return client::response(request.headers());
         }
         match RequestPath::decode(uri.path()) {

@@ -142,17 +142,24 @@ impl Running {
         }
     }
 
-    fn terminate(mut self) -> std::process::ExitStatus {
+    /// Sends SIGTERM; returns the exit status and the stdout lines not read yet.
+    fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>) {
         let pid = self.child.id().to_string();
         let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(sent.success());
         let mut child = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap());
         let (done, finished) = mpsc::channel();
         std::thread::spawn(move || done.send(child.wait()));
-        finished
+        let status = finished
             .recv_timeout(TIMEOUT)
             .expect("liveserve exited in time")
-            .unwrap()
+            .unwrap();
+        // The process has exited, so stdout ends and the reader thread hangs up.
+        let mut rest = Vec::new();
+        while let Ok(line) = self.lines.recv_timeout(TIMEOUT) {
+            rest.push(line);
+        }
+        (status, rest)
     }
 }
 
@@ -192,7 +199,7 @@ fn prints_the_local_url_serves_and_exits_cleanly_on_sigterm() {
         "{page}"
     );
 
-    let status = running.terminate();
+    let (status, _) = running.terminate();
     assert_eq!(status.code(), Some(0), "SIGTERM is a clean exit");
 }
 
@@ -204,7 +211,9 @@ fn quiet_prints_only_the_local_line() {
     let running = Running::start(command);
     let first = running.next_line();
     port_of(&first);
-    assert_eq!(running.terminate().code(), Some(0));
+    let (status, rest) = running.terminate();
+    assert_eq!(status.code(), Some(0));
+    assert!(rest.is_empty(), "nothing but the Local: line: {rest:?}");
 }
 
 #[test]
@@ -225,7 +234,7 @@ fn exposing_the_server_warns_and_lists_network_urls() {
         warning.contains("warning") && warning.contains("network"),
         "{warning}"
     );
-    assert_eq!(running.terminate().code(), Some(0));
+    assert_eq!(running.terminate().0.code(), Some(0));
 }
 
 #[test]

@@ -5,6 +5,7 @@ mod caching;
 mod cli;
 mod injection;
 mod ports;
+mod reload;
 mod shutdown;
 mod static_files;
 mod support;

@@ -1,0 +1,65 @@
+//! The reload hub: where the watcher's batches become messages and every WebSocket picks them up.
+//!
+//! It is the only place the watcher side and the server side meet, through plain message types.
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::broadcast;
+
+use crate::protocol::{Change, PROTOCOL_VERSION, ServerMessage};
+
+/// Messages are rare (one per save) and small; a client more than this many behind is too slow
+/// and is dropped.
+const BACKLOG: usize = 16;
+
+pub struct ReloadHub {
+    server_id: String,
+    full_reload: bool,
+    /// Taken for every publish and subscribe, so a subscriber's `hello` generation and the
+    /// messages it then receives never overlap or leave a gap.
+    generation: Mutex<u64>,
+    sender: broadcast::Sender<Arc<ServerMessage>>,
+}
+
+impl ReloadHub {
+    pub fn new(full_reload: bool) -> Self {
+        // A random id per process: a page that reconnects to a different id knows the server
+        // restarted. std's RandomState is randomly seeded, which is all we need here.
+        let server_id = format!("{:016x}", RandomState::new().hash_one(std::process::id()));
+        ReloadHub {
+            server_id,
+            full_reload,
+            generation: Mutex::new(0),
+            sender: broadcast::channel(BACKLOG).0,
+        }
+    }
+
+    /// Sends one message for a batch of changes to every subscriber; returns it (for logging).
+    pub fn publish(&self, changes: &[Change]) -> ServerMessage {
+        let mut generation = self
+            .generation
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        *generation += 1;
+        let message = ServerMessage::for_batch(*generation, changes, self.full_reload);
+        // No subscribers is fine: nobody has the page open.
+        let _ = self.sender.send(Arc::new(message.clone()));
+        message
+    }
+
+    /// The `hello` for a new client and the stream of messages after it.
+    pub fn subscribe(&self) -> (ServerMessage, broadcast::Receiver<Arc<ServerMessage>>) {
+        let generation = self
+            .generation
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        let hello = ServerMessage::Hello {
+            version: PROTOCOL_VERSION,
+            server: self.server_id.clone(),
+            generation: *generation,
+        };
+        (hello, self.sender.subscribe())
+    }
+}

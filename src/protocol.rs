@@ -1,0 +1,125 @@
+//! The messages the server sends on `/__liveserve/ws`, as JSON text frames with a `type` tag.
+//! See DESIGN.md, "Wire protocol"; the browser side is `inject/client.js`.
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped when a message changes meaning; `hello` carries it.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The path of the WebSocket endpoint.
+pub const WEBSOCKET_PATH: &str = "/__liveserve/ws";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum ServerMessage {
+    /// First message on every connection. `server` is random per process and `generation` counts
+    /// change messages sent so far: a reconnecting page that sees either differ from what it knew
+    /// has missed something and reloads once.
+    Hello {
+        version: u32,
+        server: String,
+        generation: u64,
+    },
+    /// Something other than stylesheets changed: reload the page.
+    Reload { generation: u64, paths: Vec<String> },
+    /// Only stylesheets (or their source maps) changed: swap them in place.
+    Css { generation: u64, paths: Vec<String> },
+}
+
+/// What happened to one file in a batch of changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Created,
+    Modified,
+    Removed,
+}
+
+/// One changed file, by the URL path a browser requests it with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub url_path: String,
+    pub kind: ChangeKind,
+}
+
+impl ServerMessage {
+    /// The message for a batch: `css` when every change is a stylesheet or source map that still
+    /// exists (a deleted stylesheet cannot be swapped in), else `reload`.
+    pub fn for_batch(generation: u64, changes: &[Change], full_reload: bool) -> Self {
+        let paths = changes
+            .iter()
+            .map(|change| change.url_path.clone())
+            .collect();
+        let only_styles = !changes.is_empty()
+            && changes
+                .iter()
+                .all(|change| change.kind != ChangeKind::Removed && is_style(&change.url_path));
+        if only_styles && !full_reload {
+            ServerMessage::Css { generation, paths }
+        } else {
+            ServerMessage::Reload { generation, paths }
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("messages always serialize")
+    }
+}
+
+fn is_style(url_path: &str) -> bool {
+    let lower = url_path.to_ascii_lowercase();
+    lower.ends_with(".css") || lower.ends_with(".css.map")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(path: &str, kind: ChangeKind) -> Change {
+        Change {
+            url_path: path.to_owned(),
+            kind,
+        }
+    }
+
+    #[test]
+    fn wire_format() {
+        let hello = ServerMessage::Hello {
+            version: 1,
+            server: "abc".into(),
+            generation: 0,
+        };
+        assert_eq!(
+            hello.to_json(),
+            r#"{"type":"hello","version":1,"server":"abc","generation":0}"#
+        );
+        let reload = ServerMessage::for_batch(3, &[change("/a.html", ChangeKind::Modified)], false);
+        assert_eq!(
+            reload.to_json(),
+            r#"{"type":"reload","generation":3,"paths":["/a.html"]}"#
+        );
+    }
+
+    #[test]
+    fn css_only_when_every_change_is_a_live_stylesheet() {
+        let css = change("/css/site.css", ChangeKind::Modified);
+        let map = change("/css/site.css.map", ChangeKind::Created);
+        assert!(matches!(
+            ServerMessage::for_batch(1, &[css.clone(), map], false),
+            ServerMessage::Css { .. }
+        ));
+        let page = change("/index.html", ChangeKind::Modified);
+        assert!(matches!(
+            ServerMessage::for_batch(1, &[css.clone(), page], false),
+            ServerMessage::Reload { .. }
+        ));
+        let gone = change("/old.css", ChangeKind::Removed);
+        assert!(matches!(
+            ServerMessage::for_batch(1, &[gone], false),
+            ServerMessage::Reload { .. }
+        ));
+        assert!(matches!(
+            ServerMessage::for_batch(1, &[css], true),
+            ServerMessage::Reload { .. }
+        ));
+    }
+}

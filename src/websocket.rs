@@ -1,0 +1,185 @@
+//! The WebSocket endpoint, `/__liveserve/ws`, on the same port as the pages.
+//!
+//! The handshake is answered in the request handler (a 101 at once); the connection task then
+//! runs the session on the upgraded socket: `hello` first, then every message the hub publishes,
+//! a ping every half minute, and a Close frame when the server shuts down.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::{Sink, SinkExt, StreamExt};
+use http::header::{
+    CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE,
+};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use tokio::sync::{broadcast, watch};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{
+    CloseFrame, Role, WebSocketConfig, frame::coding::CloseCode,
+};
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+
+use crate::body::Body;
+use crate::hub::ReloadHub;
+use crate::pages;
+
+/// Keeps idle proxies (and NATs, and some corporate firewalls) from dropping a quiet socket.
+const PING_INTERVAL: Duration = Duration::from_secs(30);
+
+/// A client that cannot take a message within this time is too slow (or gone) and is dropped.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Clients have nothing to say beyond pings and pongs; anything larger is refused.
+const MAX_CLIENT_MESSAGE: usize = 4 * 1024;
+
+/// What a client may have queued for it before it counts as too slow.
+const MAX_QUEUED_OUTPUT: usize = 64 * 1024;
+
+/// Checks a WebSocket handshake. On success returns the 101 response and the pending upgrade,
+/// which the connection task completes once the response is sent.
+#[allow(clippy::result_large_err)]
+pub fn accept<B>(request: &mut Request<B>) -> Result<(Response<Body>, OnUpgrade), Response<Body>> {
+    let headers = request.headers();
+    let bad = |message: &str| pages::error(StatusCode::BAD_REQUEST, message);
+    if request.method() != Method::GET {
+        return Err(bad("a WebSocket handshake is a GET"));
+    }
+    if !header_has_token(headers, UPGRADE, "websocket")
+        || !header_has_token(headers, CONNECTION, "upgrade")
+    {
+        return Err(bad(
+            "this is the live reload WebSocket; connect with a WebSocket client",
+        ));
+    }
+    if headers
+        .get(SEC_WEBSOCKET_VERSION)
+        .is_none_or(|version| version != "13")
+    {
+        let mut refused = pages::error(
+            StatusCode::UPGRADE_REQUIRED,
+            "only WebSocket version 13 is spoken",
+        );
+        refused
+            .headers_mut()
+            .insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        return Err(refused);
+    }
+    let Some(key) = headers.get(SEC_WEBSOCKET_KEY) else {
+        return Err(bad("Sec-WebSocket-Key is missing"));
+    };
+    if key.len() != 24 {
+        return Err(bad("Sec-WebSocket-Key is malformed"));
+    }
+    let accept_key = derive_accept_key(key.as_bytes());
+    let Some(upgrade) = request.extensions_mut().remove::<OnUpgrade>() else {
+        return Err(bad("this connection cannot be upgraded"));
+    };
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let response_headers = response.headers_mut();
+    response_headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    response_headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+    if let Ok(accept_key) = HeaderValue::from_str(&accept_key) {
+        response_headers.insert(SEC_WEBSOCKET_ACCEPT, accept_key);
+    }
+    Ok((response, upgrade))
+}
+
+/// Whether a comma-separated header lists `token` (case-insensitively).
+fn header_has_token(headers: &HeaderMap, name: http::header::HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|item| item.trim().eq_ignore_ascii_case(token))
+}
+
+/// Runs one client's session until it leaves, falls behind, or the server stops.
+pub async fn run_session(upgrade: OnUpgrade, hub: Arc<ReloadHub>, mut stop: watch::Receiver<bool>) {
+    let upgraded = match upgrade.await {
+        Ok(upgraded) => upgraded,
+        Err(error) => {
+            tracing::debug!("WebSocket upgrade failed: {error}");
+            return;
+        }
+    };
+    // Small buffers: thousands of idle tabs must cost little, and nobody sends much here.
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_message_size(Some(MAX_CLIENT_MESSAGE))
+        .max_frame_size(Some(MAX_CLIENT_MESSAGE))
+        .max_write_buffer_size(MAX_QUEUED_OUTPUT);
+    let socket =
+        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
+    let (mut outgoing, mut incoming) = socket.split();
+    let (hello, mut updates) = hub.subscribe();
+    if !send(&mut outgoing, text(hello.to_json())).await {
+        return;
+    }
+    let mut ping =
+        tokio::time::interval_at(tokio::time::Instant::now() + PING_INTERVAL, PING_INTERVAL);
+    loop {
+        tokio::select! {
+            update = updates.recv() => match update {
+                Ok(message) => {
+                    if !send(&mut outgoing, text(message.to_json())).await {
+                        return;
+                    }
+                }
+                // Fell behind the backlog: the page would miss a change; drop it, and it reloads
+                // when it reconnects (its generation is behind).
+                Err(broadcast::error::RecvError::Lagged(_)) | Err(broadcast::error::RecvError::Closed) => return,
+            },
+            received = incoming.next() => match received {
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+                // Pings are answered by tungstenite; nothing else from a client means anything.
+                Some(Ok(_)) => {}
+            },
+            _ = ping.tick() => {
+                if !send(&mut outgoing, Message::Ping(Default::default())).await {
+                    return;
+                }
+            }
+            _ = stop.changed() => {
+                let close = CloseFrame { code: CloseCode::Away, reason: "server shutting down".into() };
+                let _ = send(&mut outgoing, Message::Close(Some(close))).await;
+                return;
+            }
+        }
+    }
+}
+
+fn text(json: String) -> Message {
+    Message::Text(Utf8Bytes::from(json))
+}
+
+/// Sends one message; false if the client did not take it in time or the socket failed.
+async fn send<S: Sink<Message> + Unpin>(sink: &mut S, message: Message) -> bool {
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, sink.send(message)).await,
+        Ok(Ok(()))
+    )
+}
+
+/// Where the request handler leaves an accepted handshake for its connection task, which runs
+/// the session once hyper has handed over the socket.
+#[derive(Clone, Default)]
+pub struct UpgradeSlot(Arc<Mutex<Option<OnUpgrade>>>);
+
+impl UpgradeSlot {
+    pub fn put(&self, upgrade: OnUpgrade) {
+        *self.0.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(upgrade);
+    }
+
+    pub fn take(&self) -> Option<OnUpgrade> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .take()
+    }
+}

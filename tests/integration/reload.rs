@@ -1,0 +1,354 @@
+//! Live reload end to end: real files written on disk, the real watcher, the real WebSocket.
+//! Absence of a message is proven without sleeping: after the writes that must be ignored, a
+//! sentinel file is written, and the next message must name only the sentinel.
+
+use std::path::Path;
+
+use futures_util::StreamExt;
+use liveserve::protocol::ServerMessage;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::support::{TIMEOUT, TestServer, site, write};
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+struct Client {
+    socket: Socket,
+}
+
+impl Client {
+    /// Connects and returns the client with the `hello` it got first.
+    async fn connect(server: &TestServer) -> (Client, ServerMessage) {
+        let url = format!("ws://{}/__liveserve/ws", server.addr);
+        let (socket, _) = tokio::time::timeout(TIMEOUT, tokio_tungstenite::connect_async(url))
+            .await
+            .expect("connected in time")
+            .expect("the handshake succeeded");
+        let mut client = Client { socket };
+        let hello = client.next().await;
+        assert!(
+            matches!(hello, ServerMessage::Hello { .. }),
+            "hello comes first: {hello:?}"
+        );
+        (client, hello)
+    }
+
+    /// The next protocol message (pings are skipped).
+    async fn next(&mut self) -> ServerMessage {
+        loop {
+            let frame = tokio::time::timeout(TIMEOUT, self.socket.next())
+                .await
+                .expect("a message arrived in time")
+                .expect("the socket is open")
+                .expect("the frame is valid");
+            match frame {
+                Message::Text(text) => {
+                    return serde_json::from_str(&text).expect("a protocol message");
+                }
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("unexpected frame {other:?}"),
+            }
+        }
+    }
+
+    /// Writes a sentinel file and asserts that the next message names only it: nothing was sent
+    /// for what happened before.
+    async fn assert_nothing_before_sentinel(&mut self, root: &Path) {
+        write(root, "sentinel.txt", b"now");
+        assert_eq!(paths(&self.next().await), ["/sentinel.txt"]);
+    }
+}
+
+fn paths(message: &ServerMessage) -> Vec<String> {
+    match message {
+        ServerMessage::Reload { paths, .. } | ServerMessage::Css { paths, .. } => paths.clone(),
+        ServerMessage::Hello { .. } => panic!("a change message, not {message:?}"),
+    }
+}
+
+fn generation(message: &ServerMessage) -> u64 {
+    match message {
+        ServerMessage::Hello { generation, .. }
+        | ServerMessage::Reload { generation, .. }
+        | ServerMessage::Css { generation, .. } => *generation,
+    }
+}
+
+fn page_site() -> tempfile::TempDir {
+    site(&[
+        ("page.html", b"<body>one</body>"),
+        ("css/site.css", b"body{}"),
+        ("node_modules/lib/index.js", b"x"),
+        (".git/HEAD", b"ref"),
+        (".gitignore", b"build/\n"),
+        ("build/out.js", b"x"),
+    ])
+}
+
+#[tokio::test]
+async fn hello_comes_first_with_version_server_and_generation() {
+    let server = TestServer::start(page_site()).await;
+    let (_client, hello) = Client::connect(&server).await;
+    match hello {
+        ServerMessage::Hello {
+            version,
+            server,
+            generation,
+        } => {
+            assert_eq!(version, 1);
+            assert!(!server.is_empty());
+            assert_eq!(generation, 0);
+        }
+        other => panic!("{other:?}"),
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_normal_write_is_one_reload_with_its_path() {
+    let server = TestServer::start(page_site()).await;
+    let (mut client, _) = Client::connect(&server).await;
+    write(server.root.path(), "page.html", b"<body>two</body>");
+    let message = client.next().await;
+    assert!(
+        matches!(message, ServerMessage::Reload { generation: 1, .. }),
+        "{message:?}"
+    );
+    assert_eq!(paths(&message), ["/page.html"]);
+    client
+        .assert_nothing_before_sentinel(server.root.path())
+        .await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_stylesheet_write_is_a_css_message() {
+    let server = TestServer::start(page_site()).await;
+    let (mut client, _) = Client::connect(&server).await;
+    write(server.root.path(), "css/site.css", b"body{color:red}");
+    let message = client.next().await;
+    assert!(matches!(message, ServerMessage::Css { .. }), "{message:?}");
+    assert_eq!(paths(&message), ["/css/site.css"]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn full_reload_sends_reload_for_stylesheets() {
+    let server = TestServer::start_with(page_site(), |config| config.full_reload = true).await;
+    let (mut client, _) = Client::connect(&server).await;
+    write(server.root.path(), "css/site.css", b"body{color:red}");
+    assert!(matches!(client.next().await, ServerMessage::Reload { .. }));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_atomic_save_is_one_message_and_watching_goes_on() {
+    let server = TestServer::start(page_site()).await;
+    let root = server.root.path().to_path_buf();
+    let (mut client, _) = Client::connect(&server).await;
+    write(&root, "page.html.tmp-1234", b"<body>two</body>");
+    std::fs::rename(root.join("page.html.tmp-1234"), root.join("page.html")).unwrap();
+    let message = client.next().await;
+    assert_eq!(
+        paths(&message),
+        ["/page.html"],
+        "the temp file is not reported"
+    );
+
+    write(&root, "page.html", b"<body>three</body>");
+    assert_eq!(
+        paths(&client.next().await),
+        ["/page.html"],
+        "a later normal save is seen"
+    );
+    client.assert_nothing_before_sentinel(&root).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_vim_style_save_is_one_message() {
+    let server = TestServer::start(page_site()).await;
+    let root = server.root.path().to_path_buf();
+    let (mut client, _) = Client::connect(&server).await;
+    // vim: probe that the folder is writable, move the original to a backup, write the new
+    // file, delete the backup.
+    write(&root, "4913", b"");
+    std::fs::remove_file(root.join("4913")).unwrap();
+    std::fs::rename(root.join("page.html"), root.join("page.html~")).unwrap();
+    write(&root, "page.html", b"<body>two</body>");
+    std::fs::remove_file(root.join("page.html~")).unwrap();
+    let message = client.next().await;
+    assert!(matches!(message, ServerMessage::Reload { .. }));
+    assert_eq!(paths(&message), ["/page.html"]);
+    client.assert_nothing_before_sentinel(&root).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_burst_of_fifty_writes_is_one_message() {
+    let server = TestServer::start(page_site()).await;
+    let root = server.root.path().to_path_buf();
+    let (mut client, _) = Client::connect(&server).await;
+    for i in 0..50 {
+        write(&root, &format!("gen/file{i}.js"), b"x");
+    }
+    let message = client.next().await;
+    assert_eq!(paths(&message).len(), 50, "{message:?}");
+    client.assert_nothing_before_sentinel(&root).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn ignored_paths_send_nothing() {
+    let server = TestServer::start(page_site()).await;
+    let root = server.root.path().to_path_buf();
+    let (mut client, _) = Client::connect(&server).await;
+    write(&root, ".git/index", b"x");
+    write(&root, "node_modules/lib/index.js", b"y");
+    write(&root, "node_modules/new/index.js", b"y");
+    write(&root, "build/out.js", b"y");
+    write(&root, ".hidden/page.html", b"y");
+    write(&root, ".env", b"SECRET=1");
+    write(&root, "foo.swp", b"y");
+    write(&root, "key.pem", b"y");
+    client.assert_nothing_before_sentinel(&root).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn no_gitignore_turns_gitignore_rules_off() {
+    let server = TestServer::start_with(page_site(), |config| config.gitignore = false).await;
+    let (mut client, _) = Client::connect(&server).await;
+    write(server.root.path(), "build/out.js", b"y");
+    assert_eq!(paths(&client.next().await), ["/build/out.js"]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn ignore_globs_add_to_the_defaults() {
+    let server =
+        TestServer::start_with(page_site(), |config| config.ignore = vec!["*.log".into()]).await;
+    let root = server.root.path().to_path_buf();
+    let (mut client, _) = Client::connect(&server).await;
+    write(&root, "logs/today.log", b"y");
+    write(&root, "x.swp", b"y");
+    client.assert_nothing_before_sentinel(&root).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_new_nested_folder_and_a_file_in_it_are_seen() {
+    let server = TestServer::start(page_site()).await;
+    let root = server.root.path().to_path_buf();
+    let (mut client, _) = Client::connect(&server).await;
+    std::fs::create_dir_all(root.join("a/b/c")).unwrap();
+    write(&root, "a/b/c/new page.html", b"x");
+    let message = client.next().await;
+    assert!(
+        paths(&message).contains(&"/a/b/c/new%20page.html".to_owned()),
+        "{message:?}"
+    );
+    // The new folder is watched from now on.
+    write(&root, "a/b/c/new page.html", b"y");
+    assert_eq!(paths(&client.next().await), ["/a/b/c/new%20page.html"]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_deleted_file_reloads() {
+    let server = TestServer::start(page_site()).await;
+    let (mut client, _) = Client::connect(&server).await;
+    std::fs::remove_file(server.root.path().join("css/site.css")).unwrap();
+    let message = client.next().await;
+    assert!(
+        matches!(message, ServerMessage::Reload { .. }),
+        "a removed stylesheet reloads"
+    );
+    assert_eq!(paths(&message), ["/css/site.css"]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn every_client_receives_the_message() {
+    let server = TestServer::start(page_site()).await;
+    let (mut first, _) = Client::connect(&server).await;
+    let (mut second, _) = Client::connect(&server).await;
+    write(server.root.path(), "page.html", b"x");
+    assert_eq!(first.next().await, second.next().await);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_reconnect_with_nothing_missed_gets_the_same_server_and_generation() {
+    let server = TestServer::start(page_site()).await;
+    let (mut client, first_hello) = Client::connect(&server).await;
+    write(server.root.path(), "page.html", b"x");
+    let change = client.next().await;
+    drop(client);
+    let (_client, hello) = Client::connect(&server).await;
+    let (
+        ServerMessage::Hello {
+            server: first_id, ..
+        },
+        ServerMessage::Hello { server: id, .. },
+    ) = (&first_hello, &hello)
+    else {
+        unreachable!()
+    };
+    assert_eq!(first_id, id, "the same server");
+    assert_eq!(generation(&hello), generation(&change), "nothing missed");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_closes_every_socket() {
+    let server = TestServer::start(page_site()).await;
+    let (mut first, _) = Client::connect(&server).await;
+    let (mut second, _) = Client::connect(&server).await;
+    server.stop().await;
+    for client in [&mut first, &mut second] {
+        let frame = tokio::time::timeout(TIMEOUT, client.socket.next())
+            .await
+            .expect("closed in time");
+        assert!(matches!(frame, Some(Ok(Message::Close(_)))), "{frame:?}");
+    }
+}
+
+#[tokio::test]
+async fn no_reload_has_no_socket() {
+    let server = TestServer::start_with(page_site(), |config| config.reload = false).await;
+    let url = format!("ws://{}/__liveserve/ws", server.addr);
+    assert!(tokio_tungstenite::connect_async(url).await.is_err());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_handshakes_are_refused() {
+    let server = TestServer::start(page_site()).await;
+    let upgrade = [("Upgrade", "websocket"), ("Connection", "Upgrade")];
+    let no_key = server
+        .request(
+            "GET",
+            "/__liveserve/ws",
+            &[upgrade[0], upgrade[1], ("Sec-WebSocket-Version", "13")],
+        )
+        .await;
+    assert_eq!(no_key.status, 400);
+    let old_version = server
+        .request(
+            "GET",
+            "/__liveserve/ws",
+            &[
+                upgrade[0],
+                upgrade[1],
+                ("Sec-WebSocket-Version", "8"),
+                ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ],
+        )
+        .await;
+    assert_eq!(old_version.status, 426);
+    let plain = server.get("/__liveserve/ws").await;
+    assert_eq!(plain.status, 400);
+    server.stop().await;
+}
