@@ -6,6 +6,16 @@
 /// File name endings of private keys and certificates, compared case-insensitively.
 const SECRET_EXTENSIONS: &[&str] = &["pem", "key", "crt", "p12", "pfx"];
 
+/// SSH private keys have no extension; their default names are well known.
+const SECRET_NAMES: &[&str] = &[
+    "id_rsa",
+    "id_dsa",
+    "id_ecdsa",
+    "id_ed25519",
+    "id_ecdsa_sk",
+    "id_ed25519_sk",
+];
+
 /// Whether a single path segment (a file or folder name) may be served.
 ///
 /// Names starting with `.` are private (`.env`, `.git`, `.ssh`...), except `.well-known`, which
@@ -13,6 +23,12 @@ const SECRET_EXTENSIONS: &[&str] = &["pem", "key", "crt", "p12", "pfx"];
 pub fn is_servable_name(name: &str) -> bool {
     if name.starts_with('.') {
         return name == ".well-known";
+    }
+    if SECRET_NAMES
+        .iter()
+        .any(|secret| secret.eq_ignore_ascii_case(name))
+    {
+        return false;
     }
     let extension = name.rsplit_once('.').map(|(_, extension)| extension);
     !extension.is_some_and(|extension| {

@@ -9,12 +9,14 @@ use std::path::Path;
 
 use crate::listen::Addresses;
 
-/// The URL to open on this machine: `localhost` whenever a loopback (or every) address is bound.
+/// The URL to open on this machine: `localhost` when 127.0.0.1, ::1 or every address is bound
+/// (`localhost` resolves to those), else the bound address itself.
 pub fn local_url(addresses: &Addresses, port: u16) -> String {
-    let local = addresses
-        .required
-        .iter()
-        .any(|ip| ip.is_loopback() || ip.is_unspecified());
+    let local = addresses.required.iter().any(|ip| {
+        ip.is_unspecified()
+            || *ip == IpAddr::from([127, 0, 0, 1])
+            || *ip == IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1])
+    });
     match addresses.required.first() {
         Some(&ip) if !local => format!("http://{}/", SocketAddr::new(ip, port)),
         _ => format!("http://localhost:{port}/"),
@@ -38,7 +40,8 @@ pub fn network_urls(addresses: &Addresses, port: u16) -> Vec<String> {
             ips.push(ip);
         }
     }
-    ips.dedup();
+    let mut seen = std::collections::HashSet::new();
+    ips.retain(|ip| seen.insert(*ip));
     ips.into_iter()
         .map(|ip| format!("http://{}/", SocketAddr::new(ip, port)))
         .collect()

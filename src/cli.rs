@@ -26,8 +26,16 @@ pub struct Cli {
     #[arg(long, env = "LIVESERVE_HOST", default_value = "localhost")]
     pub host: String,
 
-    /// Open the default browser at the server's URL, or at PATH on it.
-    #[arg(short, long, env = "LIVESERVE_OPEN", value_name = "PATH", num_args = 0..=1, default_missing_value = "/")]
+    /// Open the default browser at the server's URL, or at PATH on it (`--open=/docs/`).
+    #[arg(
+        short,
+        long,
+        env = "LIVESERVE_OPEN",
+        value_name = "PATH",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "/"
+    )]
     pub open: Option<String>,
 
     /// Serve files only: no script in pages, no live reload.
@@ -101,6 +109,10 @@ mod tests {
         assert_eq!(cli.open.as_deref(), Some("/"));
         let cli = Cli::try_parse_from(["liveserve", "site", "--open=/docs/"]).unwrap();
         assert_eq!(cli.open.as_deref(), Some("/docs/"));
+        assert_eq!(cli.root, PathBuf::from("site"));
+        // A folder after --open is the folder to serve, not the page to open.
+        let cli = Cli::try_parse_from(["liveserve", "--open", "site"]).unwrap();
+        assert_eq!(cli.open.as_deref(), Some("/"));
         assert_eq!(cli.root, PathBuf::from("site"));
     }
 }

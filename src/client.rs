@@ -1,6 +1,8 @@
 //! The browser client, `inject/client.js`, compiled into the binary and served at
 //! `/__liveserve/client.js`.
 
+use std::sync::LazyLock;
+
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, ETAG};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
@@ -12,7 +14,9 @@ const SCRIPT: &str = include_str!("../inject/client.js");
 
 /// The client script, revalidated like any file: its tag changes with every build that changes it.
 pub fn response(headers: &HeaderMap) -> Response<Body> {
-    let validators = Validators::from_content(SCRIPT.as_bytes());
+    static VALIDATORS: LazyLock<Validators> =
+        LazyLock::new(|| Validators::from_content(SCRIPT.as_bytes()));
+    let validators = &*VALIDATORS;
     let mut response = Response::new(Body::empty());
     let response_headers = response.headers_mut();
     response_headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));

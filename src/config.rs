@@ -49,20 +49,20 @@ impl Config {
             Err(error) if error.kind() == io::ErrorKind::NotFound => {
                 return Err(StartupError::RootMissing(self.root.clone()));
             }
-            Err(source) => {
+            Err(error) => {
                 return Err(StartupError::RootUnreadable {
                     path: self.root.clone(),
-                    source,
+                    error,
                 });
             }
         };
         if !root.is_dir() {
             return Err(StartupError::RootIsFile(self.root.clone()));
         }
-        if let Err(source) = fs::read_dir(&root) {
+        if let Err(error) = fs::read_dir(&root) {
             return Err(StartupError::RootUnreadable {
                 path: self.root.clone(),
-                source,
+                error,
             });
         }
         Ok(root)

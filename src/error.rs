@@ -10,8 +10,8 @@ pub enum StartupError {
     RootMissing(PathBuf),
     #[error("{} is a file, not a folder; serve the folder that holds it instead", .0.display())]
     RootIsFile(PathBuf),
-    #[error("cannot read the folder {}: {source}; check its permissions", .path.display())]
-    RootUnreadable { path: PathBuf, source: io::Error },
+    #[error("cannot read the folder {}: {error}; check its permissions", .path.display())]
+    RootUnreadable { path: PathBuf, error: io::Error },
     #[error(
         "--host {host:?} is {reason}; use localhost, an IP address such as 0.0.0.0, or a name that resolves"
     )]
@@ -22,11 +22,15 @@ pub enum StartupError {
     PortBusy(u16),
     #[error("ports {first} to {last} are all in use; pick a free one with --port, or use --port 0")]
     NoFreePort { first: u16, last: u16 },
-    #[error("cannot listen on {addr} port {port}: {source}")]
+    #[error(
+        "--host {0} is not an address of this machine; use localhost, 0.0.0.0, or one of its addresses"
+    )]
+    HostUnavailable(IpAddr),
+    #[error("cannot listen on {addr} port {port}: {error}")]
     Listen {
         addr: IpAddr,
         port: u16,
-        source: io::Error,
+        error: io::Error,
     },
 }
 
@@ -37,7 +41,8 @@ impl StartupError {
             StartupError::RootMissing(_)
             | StartupError::RootIsFile(_)
             | StartupError::RootUnreadable { .. }
-            | StartupError::BadHost { .. } => 2,
+            | StartupError::BadHost { .. }
+            | StartupError::HostUnavailable(_) => 2,
             StartupError::PortBusy(_)
             | StartupError::NoFreePort { .. }
             | StartupError::Listen { .. } => 1,

@@ -238,12 +238,20 @@ fn lookup(root: &Path, url: RequestPath, inject: bool) -> io::Result<Lookup> {
             return open_file(index_url, &index_path, index_metadata, inject);
         }
         return match listing::read_entries(&path) {
-            Ok(entries) => Ok(Lookup::Listing { url, entries }),
+            Ok(mut entries) => {
+                // List a symlink only where following it is allowed, as a request would.
+                entries.retain(|entry| {
+                    !entry.is_symlink
+                        || matches!(resolve(root, &path.join(&entry.name)), Ok(Some(_)))
+                });
+                Ok(Lookup::Listing { url, entries })
+            }
             Err(error) if error.kind() == io::ErrorKind::PermissionDenied => Ok(Lookup::Forbidden),
             Err(error) => Err(error),
         };
     }
-    if !metadata.is_file() {
+    // `/page.html/` is not the page: relative links in it would resolve against the wrong folder.
+    if !metadata.is_file() || url.has_trailing_slash() {
         return Ok(Lookup::Missing);
     }
     open_file(url, &path, metadata, inject)
@@ -283,7 +291,7 @@ fn open_file(
     metadata: Metadata,
     inject: bool,
 ) -> io::Result<Lookup> {
-    let mime = mime_guess::from_path(path).first_or_octet_stream();
+    let mime = guess_mime(path);
     let mut file = match File::open(path) {
         Ok(file) => file,
         Err(error) if error.kind() == io::ErrorKind::PermissionDenied => {
@@ -309,6 +317,17 @@ fn open_file(
     })))
 }
 
+fn guess_mime(path: &Path) -> mime_guess::Mime {
+    // Source maps are JSON; mime_guess does not know the extension.
+    if path
+        .extension()
+        .is_some_and(|extension| extension.eq_ignore_ascii_case("map"))
+    {
+        return mime_guess::mime::APPLICATION_JSON;
+    }
+    mime_guess::from_path(path).first_or_octet_stream()
+}
+
 fn is_html(mime: &mime_guess::Mime) -> bool {
     mime.essence_str() == "text/html"
 }
@@ -332,9 +351,11 @@ fn content_type(mime: &mime_guess::Mime) -> HeaderValue {
     }
 }
 
+/// A temporary redirect: a folder today may be a file after the next build, and browsers keep
+/// permanent redirects.
 fn redirect(location: &str) -> Response<Body> {
     let mut response = Response::new(Body::empty());
-    *response.status_mut() = StatusCode::MOVED_PERMANENTLY;
+    *response.status_mut() = StatusCode::FOUND;
     response
         .headers_mut()
         .insert(LOCATION, header_value(location.to_owned()));

@@ -95,7 +95,7 @@ impl Scanner {
             let open = at + offset;
             let rest = &html[open..];
             at = if rest.starts_with(b"<!--") {
-                skip_past(html, open + 4, b"-->")
+                end_of_comment(html, open)
             } else if starts_with_ignore_case(rest, b"<![CDATA[") {
                 skip_past(html, open + 9, b"]]>")
             } else if rest.starts_with(b"<!") || rest.starts_with(b"<?") {
@@ -208,6 +208,22 @@ fn end_of_raw_text(html: &[u8], from: usize, name: &[u8]) -> usize {
     html.len()
 }
 
+/// The offset just past the comment that starts at `open`. `<!-->` and `<!--->` are whole
+/// (empty) comments, and `--!>` closes one too, as browsers read them.
+fn end_of_comment(html: &[u8], open: usize) -> usize {
+    let rest = &html[open..];
+    if rest.starts_with(b"<!-->") {
+        return open + 5;
+    }
+    if rest.starts_with(b"<!--->") {
+        return open + 6;
+    }
+    let body = open + 4;
+    let closed = skip_past(html, body, b"-->");
+    let bang_closed = skip_past(html, body, b"--!>");
+    closed.min(bang_closed)
+}
+
 /// The offset just past the next `needle` at or after `from`, or the end of the document.
 fn skip_past(html: &[u8], from: usize, needle: &[u8]) -> usize {
     let from = from.min(html.len());
@@ -261,6 +277,12 @@ mod tests {
             "<body><!-- </body> -->|</body>"
         );
         assert_eq!(marked("<p><!-- </body> -->"), "<p><!-- </body> -->|");
+        assert_eq!(marked("<body><!--></body>"), "<body><!-->|</body>");
+        assert_eq!(marked("<body><!---></body>"), "<body><!--->|</body>");
+        assert_eq!(
+            marked("<body><!-- x --!></body>"),
+            "<body><!-- x --!>|</body>"
+        );
         assert_eq!(
             marked("<body><textarea></body></textarea><style>/*</body>*/</style>"),
             "<body><textarea></body></textarea><style>/*</body>*/</style>|"

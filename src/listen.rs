@@ -8,7 +8,7 @@ use crate::error::StartupError;
 /// The port liveserve tries first when none is given.
 pub const DEFAULT_PORT: u16 = 8080;
 
-/// How many ports after the default are tried before giving up.
+/// How many ports, the first included, are tried before giving up.
 const FALLBACK_TRIES: u16 = 50;
 
 /// The addresses to listen on, all on one port.
@@ -99,7 +99,7 @@ pub fn bind(addresses: &Addresses, choice: PortChoice) -> Result<Bound, StartupE
     match choice {
         PortChoice::Exactly(port) => bind_port(addresses, port).map_err(|error| match error {
             BindError::Busy => StartupError::PortBusy(port),
-            BindError::Other(addr, source) => StartupError::Listen { addr, port, source },
+            BindError::Other(addr, error) => listen_error(addr, port, error),
         }),
         PortChoice::FirstFreeFrom(first) => {
             let last = first.saturating_add(FALLBACK_TRIES - 1);
@@ -107,13 +107,21 @@ pub fn bind(addresses: &Addresses, choice: PortChoice) -> Result<Bound, StartupE
                 match bind_port(addresses, port) {
                     Ok(bound) => return Ok(bound),
                     Err(BindError::Busy) => continue,
-                    Err(BindError::Other(addr, source)) => {
-                        return Err(StartupError::Listen { addr, port, source });
+                    Err(BindError::Other(addr, error)) => {
+                        return Err(listen_error(addr, port, error));
                     }
                 }
             }
             Err(StartupError::NoFreePort { first, last })
         }
+    }
+}
+
+fn listen_error(addr: IpAddr, port: u16, error: io::Error) -> StartupError {
+    if error.kind() == io::ErrorKind::AddrNotAvailable {
+        StartupError::HostUnavailable(addr)
+    } else {
+        StartupError::Listen { addr, port, error }
     }
 }
 

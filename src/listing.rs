@@ -13,6 +13,7 @@ use crate::request_path::{RequestPath, encode_segment};
 pub struct Entry {
     pub name: String,
     pub is_dir: bool,
+    pub is_symlink: bool,
     pub size: u64,
 }
 
@@ -25,13 +26,15 @@ pub fn read_entries(dir: &Path) -> io::Result<Vec<Entry>> {
         let Ok(name) = entry.file_name().into_string() else {
             continue;
         };
-        if !is_servable_name(&name) {
+        // A backslash cannot be requested: browsers turn it into a slash.
+        if !is_servable_name(&name) || name.contains('\\') {
             continue;
         }
         // `fs::metadata` follows symlinks, so a link to a folder is listed as a folder; a broken
         // link is still listed (requesting it gives the 404 page).
         let metadata = fs::metadata(entry.path()).ok();
         entries.push(Entry {
+            is_symlink: entry.file_type().is_ok_and(|kind| kind.is_symlink()),
             name,
             is_dir: metadata.as_ref().is_some_and(fs::Metadata::is_dir),
             size: metadata.as_ref().map_or(0, fs::Metadata::len),

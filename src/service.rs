@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use http::header::{ALLOW, CONTENT_LENGTH, X_CONTENT_TYPE_OPTIONS};
+use http::header::{ALLOW, X_CONTENT_TYPE_OPTIONS};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 
 use crate::body::Body;
@@ -110,9 +110,6 @@ fn allow(status: StatusCode) -> Response<Body> {
     } else {
         let mut response = Response::new(Body::empty());
         *response.status_mut() = status;
-        response
-            .headers_mut()
-            .insert(CONTENT_LENGTH, HeaderValue::from(0));
         response
     };
     response

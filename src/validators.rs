@@ -134,7 +134,10 @@ fn parse_range(header: &str, len: u64) -> RangeAnswer {
 
 /// The bytes a single-range header asks for, clamped to the body; `None` if it is not one.
 fn requested_range(header: &str, len: u64) -> Option<Range<u64>> {
-    let spec = header.trim().strip_prefix("bytes=")?;
+    let (unit, spec) = header.trim().split_once('=')?;
+    if !unit.trim().eq_ignore_ascii_case("bytes") {
+        return None;
+    }
     if spec.contains(',') {
         return None;
     }
@@ -157,12 +160,13 @@ fn requested_range(header: &str, len: u64) -> Option<Range<u64>> {
     Some(first..end)
 }
 
-/// A byte position: ASCII digits only (no sign, no spaces inside), no overflow.
+/// A byte position: ASCII digits only (no sign, no spaces inside). A number too large for u64
+/// is still a position, past the end of any file.
 fn parse_position(text: &str) -> Option<u64> {
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    text.parse().ok()
+    Some(text.parse().unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
@@ -193,7 +197,11 @@ mod tests {
             parse_range("bytes=0-18446744073709551615", 100),
             Partial(0..100)
         );
-        assert_eq!(parse_range("bytes=99999999999999999999999-", 100), Full);
+        assert_eq!(
+            parse_range("bytes=99999999999999999999999-", 100),
+            Unsatisfiable
+        );
+        assert_eq!(parse_range("BYTES=0-1", 100), Partial(0..2));
     }
 
     #[test]

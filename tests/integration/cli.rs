@@ -73,6 +73,17 @@ fn a_bad_host_is_a_usage_error() {
 }
 
 #[test]
+fn a_host_address_this_machine_lacks_is_a_usage_error() {
+    let root = site(&[]);
+    let mut command = liveserve();
+    // TEST-NET-1: documentation-only, never assigned to a machine, so binding fails at once.
+    command
+        .arg(root.path())
+        .args(["--host", "192.0.2.1", "--port", "0"]);
+    assert_one_line_error(&run_to_exit(command), 2, "not an address of this machine");
+}
+
+#[test]
 fn an_explicit_busy_port_is_an_error_not_a_move() {
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = busy.local_addr().unwrap().port().to_string();

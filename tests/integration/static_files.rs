@@ -52,12 +52,12 @@ async fn folders_serve_their_index_and_redirect_without_slash() {
     );
 
     let redirect = server.get("/docs?theme=dark").await;
-    assert_eq!(redirect.status, 301);
+    assert_eq!(redirect.status, 302);
     assert_eq!(redirect.header("location"), Some("/docs/?theme=dark"));
 
     // A Location starting with `//` would send the browser to another host.
     let redirect = server.get("//evil.example").await;
-    assert_eq!(redirect.status, 301);
+    assert_eq!(redirect.status, 302);
     assert_eq!(redirect.header("location"), Some("/evil.example/"));
     server.stop().await;
 }
@@ -272,5 +272,59 @@ async fn malformed_paths_get_400() {
         assert_eq!(reply.status, 400, "{target}");
     }
     assert_eq!(server.get("/a.txt").await.status, 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_file_asked_for_as_a_folder_is_not_found() {
+    let server = TestServer::start(site(&[("page.html", b"x")])).await;
+    assert_eq!(server.get("/page.html/").await.status, 404);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn private_keys_are_never_served() {
+    let server =
+        TestServer::start(site(&[("id_rsa", b"SECRET"), ("tls/site.key", b"SECRET")])).await;
+    for path in ["/id_rsa", "/tls/site.key", "/ID_RSA"] {
+        let reply = server.get(path).await;
+        assert_eq!(reply.status, 404, "{path}");
+        assert!(!reply.text().contains("SECRET"));
+    }
+    assert!(!server.get("/").await.text().contains("id_rsa"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_listing_leaves_out_links_that_lead_out_of_the_root() {
+    let outside = site(&[("secret.txt", b"SECRET")]);
+    let root = site(&[("inside.txt", b"x")]);
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.txt"),
+        root.path().join("out.txt"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        root.path().join("inside.txt"),
+        root.path().join("alias.txt"),
+    )
+    .unwrap();
+    let server = TestServer::start(root).await;
+    let listing = server.get("/").await.text();
+    assert!(!listing.contains("out.txt"), "{listing}");
+    assert!(listing.contains("alias.txt"), "{listing}");
+    assert_eq!(server.get("/alias.txt").await.body, b"x");
+    assert_eq!(server.get("/out.txt").await.status, 404);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn source_maps_are_json() {
+    let server = TestServer::start(site(&[("site.css.map", b"{}")])).await;
+    let reply = server.get("/site.css.map").await;
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/json; charset=utf-8")
+    );
     server.stop().await;
 }
