@@ -14,9 +14,14 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+#[path = "support/mod.rs"]
+mod support;
+
+use support::{Server, build_release_binary};
 
 struct Options {
     seconds: u64,
@@ -36,7 +41,7 @@ fn main() {
         startup.as_secs_f64() * 1000.0
     );
 
-    let server = Server::start(&binary, site.path());
+    let server = Server::start(&binary, site.path(), &[]);
     for path in ["/small.css", "/page.html", "/big.bin"] {
         assert!(
             get(server.port, path).starts_with(b"HTTP/1.1 200"),
@@ -108,16 +113,6 @@ fn parse_options() -> Options {
     options
 }
 
-fn build_release_binary() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--release", "--quiet", "--bin", "liveserve"])
-        .status()
-        .expect("running cargo build");
-    assert!(status.success(), "building liveserve failed");
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/liveserve")
-}
-
 fn write_site(root: &Path) {
     let rule = ".card { margin: 0 auto; padding: 1rem 2rem; border-radius: 8px; color: #333; }\n";
     std::fs::write(
@@ -135,54 +130,11 @@ fn write_site(root: &Path) {
     std::fs::write(root.join("big.bin"), big).unwrap();
 }
 
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start(binary: &Path, root: &Path) -> Server {
-        let mut child = Command::new(binary)
-            .arg(root)
-            .args(["--host", "127.0.0.1", "--port", "0", "-q"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting liveserve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .rsplit(':')
-            .next()
-            .and_then(|port| port.trim_end_matches('/').parse().ok())
-            .unwrap_or_else(|| panic!("no port in {line:?}"));
-        Server { child, port }
-    }
-
-    fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
-    }
-
-    fn stop(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn measure_startup(binary: &Path, root: &Path) -> Duration {
     let mut samples: Vec<Duration> = (0..20)
         .map(|_| {
             let started = Instant::now();
-            let server = Server::start(binary, root);
+            let server = Server::start(binary, root, &[]);
             assert!(get(server.port, "/page.html").starts_with(b"HTTP/1.1 200"));
             let elapsed = started.elapsed();
             server.stop();

@@ -13,6 +13,7 @@ use crate::listen::{self, Addresses, PortChoice};
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     init_logging(&cli);
+    raise_open_file_limit();
     let config = cli.config();
     let root = config.canonical_root()?;
     let addresses = Addresses::from_host(&cli.host)?;
@@ -84,6 +85,13 @@ fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
     Ok(async {
         let _ = tokio::signal::ctrl_c().await;
     })
+}
+
+/// Every open tab holds a socket: lift the soft limit on open files (often 1024) to the hard one.
+fn raise_open_file_limit() {
+    if let Err(error) = rlimit::increase_nofile_limit(u64::MAX) {
+        tracing::debug!("could not raise the open file limit: {error}");
+    }
 }
 
 /// Logs go to stderr: stdout is for the start-up lines that scripts read.
