@@ -8,6 +8,7 @@
 //!   that is not exactly the next generation naming exactly that file).
 //! - Fan-out: M clients; write a file and time until the last client has the message. Prints the
 //!   median of 20 rounds and the server's memory per idle client.
+//!
 //! The quiet window is liveserve's default (15 ms); the figures include it.
 
 use std::path::Path;

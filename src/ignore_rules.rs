@@ -16,20 +16,22 @@ use crate::access::is_servable_name;
 /// caches and build output that tools rewrite constantly.
 const IGNORED_FOLDERS: &[&str] = &[".git", "node_modules", "target"];
 
-/// Editor temp and swap files, matched against the file name: vim (`*.swp`, `*.swx`, `*~`, and
-/// its `4913` probe file), emacs (`#*#`, `.#*`), JetBrains "safe write" (`*___jb_tmp___`,
-/// `*___jb_old___`).
-const EDITOR_TEMP_FILES: &[&str] = &[
-    "*.swp",
-    "*.swx",
-    "*.swo",
-    "*~",
-    ".#*",
-    "#*#",
-    "*___jb_tmp___",
-    "*___jb_old___",
-    "4913",
-];
+/// Endings of editor temp and swap files: vim (`.swp`, `.swx`, `.swo`, backups ending in `~`)
+/// and JetBrains "safe write" (`___jb_tmp___`, `___jb_old___`).
+const EDITOR_TEMP_SUFFIXES: &[&str] =
+    &[".swp", ".swx", ".swo", "~", "___jb_tmp___", "___jb_old___"];
+
+/// Editor temp files by whole name or shape: the above, emacs (`#name#`, `.#name`) and the file
+/// vim writes to probe whether a folder is writable, `4913`. Plain string tests, not globs: this
+/// runs for every event, and a glob set would cost a regex engine in memory.
+fn is_editor_temp_file(name: &str) -> bool {
+    EDITOR_TEMP_SUFFIXES
+        .iter()
+        .any(|suffix| name.ends_with(suffix))
+        || name.starts_with(".#")
+        || (name.len() > 1 && name.starts_with('#') && name.ends_with('#'))
+        || name == "4913"
+}
 
 /// Why the rules could not be built: a bad `--ignore` glob.
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +43,6 @@ pub struct BadGlob {
 
 pub struct IgnoreRules {
     root: PathBuf,
-    editor_temp_files: GlobSet,
     user_globs: GlobSet,
     use_gitignore: bool,
     /// The `.gitignore` of each folder below the root that has one, by folder (relative).
@@ -51,11 +52,9 @@ pub struct IgnoreRules {
 impl IgnoreRules {
     /// `root` must be canonical, as event paths are. `user_globs` are added to the defaults.
     pub fn new(root: &Path, user_globs: &[String], use_gitignore: bool) -> Result<Self, BadGlob> {
-        let editor_temp_files = glob_set(EDITOR_TEMP_FILES.iter().copied())?;
-        let user_globs = glob_set(user_globs.iter().map(String::as_str))?;
+        let user_globs = glob_set(user_globs)?;
         Ok(IgnoreRules {
             root: root.to_path_buf(),
-            editor_temp_files,
             user_globs,
             use_gitignore,
             gitignores: HashMap::new(),
@@ -126,7 +125,7 @@ impl IgnoreRules {
         let Some(file_name) = names.last() else {
             return false; // the root itself
         };
-        if self.editor_temp_files.is_match(file_name) {
+        if is_editor_temp_file(file_name) {
             return true;
         }
         // A user glob may name the path or any folder above it (`--ignore dist`).
@@ -163,7 +162,7 @@ impl IgnoreRules {
     }
 }
 
-fn glob_set<'a>(globs: impl Iterator<Item = &'a str>) -> Result<GlobSet, BadGlob> {
+fn glob_set(globs: &[String]) -> Result<GlobSet, BadGlob> {
     let mut builder = GlobSetBuilder::new();
     for glob in globs {
         let parsed = Glob::new(glob).map_err(|source| BadGlob {
