@@ -20,6 +20,8 @@
     // The URL path this page was served for (its index file, or the missing path of a 404).
     path: script && script.dataset.path,
     connected: false,
+    // How many times a connection has been made (tests and curious people can watch it).
+    connects: 0,
     server: null,
     generation: null,
   };
@@ -71,6 +73,7 @@
         state.server = message.server;
         state.generation = message.generation;
         state.connected = true;
+        state.connects += 1;
         retryMs = RETRY_FIRST_MS;
         if (missed) {
           console.log(TAG, "reconnected after changes; reloading");

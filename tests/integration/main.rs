@@ -1,6 +1,7 @@
 //! Integration tests: one binary, so it links once. Every test runs the real server (in-process on
 //! 127.0.0.1:0, or the built binary) and talks to it over real sockets.
 
+mod browser;
 mod caching;
 mod cli;
 mod injection;

@@ -43,9 +43,13 @@ impl TestServer {
     }
 
     pub async fn start_with(root: TempDir, configure: impl FnOnce(&mut Config)) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(listener, root, configure)
+    }
+
+    fn start_on(listener: TcpListener, root: TempDir, configure: impl FnOnce(&mut Config)) -> Self {
         let mut config = Config::new(root.path());
         configure(&mut config);
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(liveserve::app::run(config, vec![listener], async {
@@ -89,8 +93,23 @@ impl TestServer {
         Reply::parse(&received)
     }
 
+    /// Stops this server and starts a new one (a new process, as far as pages can tell) on the
+    /// same address and folder.
+    pub async fn restart(mut self, configure: impl FnOnce(&mut Config)) -> Self {
+        self.shut_down().await;
+        let root = std::mem::replace(&mut self.root, tempfile::tempdir().unwrap());
+        let listener = TcpListener::bind(self.addr)
+            .await
+            .expect("the port is free again");
+        Self::start_on(listener, root, configure)
+    }
+
     /// Asks the server to stop and waits until `app::run` has returned.
     pub async fn stop(mut self) {
+        self.shut_down().await;
+    }
+
+    async fn shut_down(&mut self) {
         self.stop.take().unwrap().send(()).unwrap();
         let task = self.task.take().unwrap();
         tokio::time::timeout(TIMEOUT, task)

@@ -1,0 +1,721 @@
+//! What a person sees: the real server in-process, pages in headless Chromium driven through
+//! chromedriver (Debian's `chromium` and `chromium-driver`). Marked `#[ignore]` so a plain
+//! `cargo test` passes without a browser; `cargo test -- --include-ignored` runs them.
+//!
+//! Conditions are polled every 50 ms up to a deadline; nothing sleeps for a fixed time except the
+//! one bounded observation that a page stays put.
+
+use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+
+use crate::support::{TestServer, site, write};
+
+/// One browser at a time: two cores cannot run several Chromiums and keep the timings sane.
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const WAIT: Duration = Duration::from_secs(10);
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Loaded first by every fixture page: records script errors and counts page loads.
+const PROBE_JS: &str = r#"window.__errors = [];
+addEventListener("error", (event) => window.__errors.push(String(event.message)));
+sessionStorage.setItem("loads", String(Number(sessionStorage.getItem("loads") || 0) + 1));
+"#;
+
+/// A fixture page: the probe, an optional stylesheet, and `body`.
+fn page(stylesheet: Option<&str>, body: &str) -> String {
+    let link = stylesheet.map_or(String::new(), |href| {
+        format!("<link rel=\"stylesheet\" href=\"{href}\">")
+    });
+    format!(
+        "<!doctype html><html><head><script src=\"/probe.js\"></script>{link}<title>t</title></head>\
+         <body>{body}</body></html>"
+    )
+}
+
+struct Browser {
+    client: Option<Client>,
+    driver: Child,
+    _profile: TempDir,
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        assert!(
+            std::path::Path::new(CHROMEDRIVER).exists() && std::path::Path::new(CHROMIUM).exists(),
+            "browser tests need Chromium and its driver: apt-get install -y chromium chromium-driver"
+        );
+        let port = free_port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            // Its own process group, so cleanup can end chromedriver and every browser process
+            // it started, and nothing else.
+            .process_group(0)
+            .spawn()
+            .expect("starting chromedriver");
+        let profile = tempfile::tempdir().unwrap();
+        let mut browser = Browser {
+            client: None,
+            driver,
+            _profile: profile,
+        };
+        let args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1000,800",
+        ]
+        .iter()
+        .map(|arg| arg.to_string())
+        .chain([format!(
+            "--user-data-dir={}",
+            browser._profile.path().display()
+        )])
+        .collect::<Vec<_>>();
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({ "binary": CHROMIUM, "args": args }),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let deadline = Instant::now() + WAIT;
+        let client = loop {
+            let attempt = ClientBuilder::new(connector.clone())
+                .capabilities(capabilities.clone())
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await;
+            match attempt {
+                Ok(client) => break client,
+                // chromedriver is still starting: retry until the deadline.
+                Err(error) if Instant::now() < deadline => {
+                    let _ = error;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(error) => panic!("chromedriver did not start a browser: {error}"),
+            }
+        };
+        browser.client = Some(client);
+        browser
+    }
+
+    fn client(&self) -> &Client {
+        self.client.as_ref().unwrap()
+    }
+
+    async fn open(&self, url: &str) {
+        self.client().goto(url).await.expect("the page loads");
+    }
+
+    async fn eval(&self, script: &str) -> Value {
+        self.client()
+            .execute(script, vec![])
+            .await
+            .unwrap_or(Value::Null)
+    }
+
+    /// Polls `condition` (a JS expression) until it is true; panics after the deadline.
+    async fn wait_until(&self, what: &str, condition: &str) {
+        let deadline = Instant::now() + WAIT;
+        let script = format!("try {{ return !!({condition}); }} catch (e) {{ return false; }}");
+        while Instant::now() < deadline {
+            if self.eval(&script).await == Value::Bool(true) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("timed out waiting until {what} ({condition})");
+    }
+
+    async fn loads(&self) -> i64 {
+        let value = self
+            .eval("return Number(sessionStorage.getItem('loads'))")
+            .await;
+        value.as_i64().unwrap_or(-1)
+    }
+
+    async fn connected(&self) {
+        self.wait_until(
+            "the client is connected",
+            "window.__liveserve && window.__liveserve.connected",
+        )
+        .await;
+    }
+
+    async fn set_marker(&self) {
+        self.eval("window.__marker = 1").await;
+    }
+
+    async fn has_marker(&self) -> bool {
+        self.eval("return window.__marker === 1").await == Value::Bool(true)
+    }
+
+    async fn assert_no_errors(&self) {
+        let errors = self.eval("return window.__errors").await;
+        assert_eq!(errors, json!([]), "script errors on the page");
+    }
+
+    async fn close(mut self) {
+        if let Some(client) = self.client.take() {
+            let _ = client.close().await;
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // Kill chromedriver's process group by its own id, even when a test panicked.
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = self.driver.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn url(server: &TestServer, path: &str) -> String {
+    format!("http://{}{path}", server.addr)
+}
+
+fn computed(selector: &str, property: &str) -> String {
+    format!("getComputedStyle(document.querySelector({selector:?})).{property}")
+}
+
+fn standard_site() -> TempDir {
+    site(&[
+        ("probe.js", PROBE_JS.as_bytes()),
+        (
+            "index.html",
+            page(Some("/css/site.css"), "<h1 id=title>first</h1>").as_bytes(),
+        ),
+        (
+            "other.html",
+            page(Some("/css/site.css"), "<h1 id=title>other</h1>").as_bytes(),
+        ),
+        ("css/site.css", b"h1 { color: rgb(255, 0, 0); }"),
+        ("css/unused.css", b"h1 { color: rgb(0, 0, 0); }"),
+    ])
+}
+
+#[tokio::test]
+#[ignore = "needs chromium and chromium-driver; run with --include-ignored"]
+async fn the_page_loads_and_connects_without_errors() {
+    let _one = ONE_BROWSER.lock().await;
+    let server = TestServer::start(standard_site()).await;
+    let browser = Browser::start().await;
+    browser.open(&url(&server, "/")).await;
+    browser.connected().await;
+    browser.assert_no_errors().await;
+    browser.close().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+#[ignore = "needs chromium and chromium-driver; run with --include-ignored"]
+async fn an_html_edit_reloads_the_page() {
+    let _one = ONE_BROWSER.lock().await;
+    let server = TestServer::start(standard_site()).await;
+    let browser = Browser::start().await;
+    browser.open(&url(&server, "/")).await;
+    browser.connected().await;
+    browser.set_marker().await;
+    write(
+        server.root.path(),
+        "index.html",
+        page(Some("/css/site.css"), "<h1 id=title>second</h1>").as_bytes(),
+    );
+    browser
+        .wait_until(
+            "the new text shows",
+            "document.querySelector('#title').textContent === 'second'",
+        )
+        .await;
+    assert!(!browser.has_marker().await, "a real reload");
+    assert_eq!(browser.loads().await, 2);
+    browser.assert_no_errors().await;
+    browser.close().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+#[ignore = "needs chromium and chromium-driver; run with --include-ignored"]
+async fn a_stylesheet_edit_swaps_it_without_a_reload() {
+    let _one = ONE_BROWSER.lock().await;
+    let server = TestServer::start(standard_site()).await;
+    let browser = Browser::start().await;
+    browser.open(&url(&server, "/")).await;
+    browser.connected().await;
+    browser.set_marker().await;
+    let color = computed("#title", "color");
+    write(
+        server.root.path(),
+        "css/site.css",
+        b"h1 { color: rgb(0, 128, 0); }",
+    );
+    browser
+        .wait_until(
+            "the new colour applies",
+            &format!("{color} === 'rgb(0, 128, 0)'"),
+        )
+        .await;
+    assert!(browser.has_marker().await, "no reload");
+    browser
+        .wait_until(
+            "the old link is gone",
+            "document.querySelectorAll('link[rel=stylesheet]').length === 1",
+        )
+        .await;
+
+    // A stylesheet this page does not use changes nothing; the next change proves it was seen.
+    write(
+        server.root.path(),
+        "css/unused.css",
+        b"h1 { color: rgb(1, 2, 3); }",
+    );
+    write(
+        server.root.path(),
+        "css/site.css",
+        b"h1 { color: rgb(0, 0, 255); }",
+    );
+    browser
+        .wait_until(
+            "the sentinel colour applies",
+            &format!("{color} === 'rgb(0, 0, 255)'"),
+        )
+        .await;
+    assert!(browser.has_marker().await);
+    assert_eq!(browser.loads().await, 1);
+    browser.assert_no_errors().await;
+    browser.close().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+#[ignore = "needs chromium and chromium-driver; run with --include-ignored"]
+async fn an_imported_stylesheet_edit_applies_without_a_reload() {
+    let _one = ONE_BROWSER.lock().await;
+    let root = standard_site();
+    write(
+        root.path(),
+        "css/main.css",
+        b"@import \"/css/imported.css\";\n",
+    );
+    write(
+        root.path(),
+        "css/imported.css",
+        b"h1 { color: rgb(255, 0, 0); }",
+    );
+    write(
+        root.path(),
+        "imports.html",
+        page(Some("/css/main.css"), "<h1 id=title>imports</h1>").as_bytes(),
+    );
+    let server = TestServer::start(root).await;
+    let browser = Browser::start().await;
+    browser.open(&url(&server, "/imports.html")).await;
+    browser.connected().await;
+    let color = computed("#title", "color");
+    browser
+        .wait_until(
+            "the imported colour applies",
+            &format!("{color} === 'rgb(255, 0, 0)'"),
+        )
+        .await;
+    browser.set_marker().await;
+    write(
+        server.root.path(),
+        "css/imported.css",
+        b"h1 { color: rgb(0, 128, 0); }",
+    );
+    browser
+        .wait_until(
+            "the new imported colour applies",
+            &format!("{color} === 'rgb(0, 128, 0)'"),
+        )
+        .await;
+    assert!(browser.has_marker().await, "no reload");
+    browser.assert_no_errors().await;
+    browser.close().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+#[ignore = "needs chromium and chromium-driver; run with --include-ignored"]
+async fn the_scroll_position_survives_a_reload() {
+    let _one = ONE_BROWSER.lock().await;
+    let root = standard_site();
+    let long = |text: &str| page(None, &format!("<div style=\"height:6000px\">{text}</div>"));
+    write(root.path(), "long.html", long("one").as_bytes());
+    let server = TestServer::start(root).await;
+    let browser = Browser::start().await;
+    browser.open(&url(&server, "/long.html")).await;
+    browser.connected().await;
+    browser.eval("window.scrollTo(0, 2500)").await;
+    browser
+        .wait_until("scrolled", "window.scrollY === 2500")
+        .await;
+    write(server.root.path(), "long.html", long("two").as_bytes());
+    browser
+        .wait_until("reloaded", "document.body.textContent.includes('two')")
+        .await;
+    browser
+        .wait_until("the scroll position is back", "window.scrollY === 2500")
+        .await;
+    browser.close().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+#[ignore = "needs chromium and chromium-driver; run with --include-ignored"]
+async fn an_atomic_save_reloads_and_so_does_the_next_save() {
+    let _one = ONE_BROWSER.lock().await;
+    let server = TestServer::start(standard_site()).await;
+    let root = server.root.path().to_path_buf();
+    let browser = Browser::start().await;
+    browser.open(&url(&server, "/")).await;
+    browser.connected().await;
+    write(
+        &root,
+        "index.html.tmp",
+        page(None, "<h1 id=title>atomic</h1>").as_bytes(),
+    );
+    std::fs::rename(root.join("index.html.tmp"), root.join("index.html")).unwrap();
+    browser
+        .wait_until(
+            "the atomic save shows",
+            "document.querySelector('#title').textContent === 'atomic'",
+        )
+        .await;
+    browser.connected().await;
+    write(
+        &root,
+        "index.html",
+        page(None, "<h1 id=title>normal</h1>").as_bytes(),
+    );
+    browser
+        .wait_until(
+            "the normal save shows",
+            "document.querySelector('#title').textContent === 'normal'",
+        )
+        .await;
+    assert_eq!(browser.loads().await, 3);
+    browser.close().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+#[ignore = "needs chromium and chromium-driver; run with --include-ignored"]
+async fn a_burst_of_thirty_writes_is_one_reload() {
+    let _one = ONE_BROWSER.lock().await;
+    let server = TestServer::start(standard_site()).await;
+    let root = server.root.path().to_path_buf();
+    let browser = Browser::start().await;
+    browser.open(&url(&server, "/")).await;
+    browser.connected().await;
+    for i in 0..30 {
+        write(&root, &format!("gen/part{i}.js"), b"x");
+    }
+    browser
+        .wait_until("reloaded", "Number(sessionStorage.getItem('loads')) >= 2")
+        .await;
+    browser.connected().await;
+    // Messages arrive in order: once a later stylesheet change has applied, any reload the
+    // burst could still cause would have happened.
+    let color = computed("#title", "color");
+    write(&root, "css/site.css", b"h1 { color: rgb(0, 0, 255); }");
+    browser
+        .wait_until(
+            "the sentinel colour applies",
+            &format!("{color} === 'rgb(0, 0, 255)'"),
+        )
+        .await;
+    assert_eq!(browser.loads().await, 2, "exactly one reload for the burst");
+    browser.close().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+#[ignore = "needs chromium and chromium-driver; run with --include-ignored"]
+async fn a_restarted_server_reloads_the_page_once() {
+    let _one = ONE_BROWSER.lock().await;
+    let server = TestServer::start(standard_site()).await;
+    let browser = Browser::start().await;
+    browser.open(&url(&server, "/")).await;
+    browser.connected().await;
+    let server = server.restart(|_| {}).await;
+    browser
+        .wait_until(
+            "reloaded after the restart",
+            "Number(sessionStorage.getItem('loads')) === 2",
+        )
+        .await;
+    browser.connected().await;
+    // The one bounded observation: the page stays put for the next two seconds.
+    let watched_until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < watched_until {
+        assert_eq!(browser.loads().await, 2, "no reload loop");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    browser.close().await;
+    server.stop().await;
+}
+
+/// A TCP proxy whose connections can be cut, to drop a page's socket without a restart.
+struct CuttableProxy {
+    addr: SocketAddr,
+    connections: Arc<Mutex<JoinSet<()>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl CuttableProxy {
+    async fn start(target: SocketAddr) -> CuttableProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connections = Arc::new(Mutex::new(JoinSet::new()));
+        let tracked = connections.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                tracked.lock().unwrap().spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        CuttableProxy {
+            addr,
+            connections,
+            accept,
+        }
+    }
+
+    fn cut(&self) {
+        self.connections.lock().unwrap().abort_all();
+    }
+}
+
+impl Drop for CuttableProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut();
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs chromium and chromium-driver; run with --include-ignored"]
+async fn a_dropped_connection_with_nothing_missed_does_not_reload() {
+    let _one = ONE_BROWSER.lock().await;
+    let server = TestServer::start(standard_site()).await;
+    let proxy = CuttableProxy::start(server.addr).await;
+    let browser = Browser::start().await;
+    browser.open(&format!("http://{}/", proxy.addr)).await;
+    browser.connected().await;
+    browser.set_marker().await;
+    proxy.cut();
+    browser
+        .wait_until(
+            "reconnected",
+            "window.__liveserve.connects === 2 && window.__liveserve.connected",
+        )
+        .await;
+    assert!(browser.has_marker().await, "no reload");
+    assert_eq!(browser.loads().await, 1);
+    browser.close().await;
+    drop(proxy);
+    server.stop().await;
+}
+
+#[tokio::test]
+#[ignore = "needs chromium and chromium-driver; run with --include-ignored"]
+async fn two_tabs_on_different_pages_both_get_a_shared_stylesheet() {
+    let _one = ONE_BROWSER.lock().await;
+    let server = TestServer::start(standard_site()).await;
+    let browser = Browser::start().await;
+    let client = browser.client();
+    browser.open(&url(&server, "/")).await;
+    browser.connected().await;
+    let first = client.window().await.unwrap();
+    let second = client.new_window(true).await.unwrap().handle;
+    client.switch_to_window(second.clone()).await.unwrap();
+    browser.open(&url(&server, "/other.html")).await;
+    browser.connected().await;
+    write(
+        server.root.path(),
+        "css/site.css",
+        b"h1 { color: rgb(0, 128, 0); }",
+    );
+    let applied = format!("{} === 'rgb(0, 128, 0)'", computed("#title", "color"));
+    browser.wait_until("the second tab updates", &applied).await;
+    client.switch_to_window(first).await.unwrap();
+    browser.wait_until("the first tab updates", &applied).await;
+    browser.close().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+#[ignore = "needs chromium and chromium-driver; run with --include-ignored"]
+async fn pages_without_tags_or_with_body_in_a_script_stay_intact_and_reload() {
+    let _one = ONE_BROWSER.lock().await;
+    let root = standard_site();
+    write(
+        root.path(),
+        "bare.html",
+        b"<script src=\"/probe.js\"></script><p id=text>bare one</p>",
+    );
+    let tricky = |text: &str| {
+        format!(
+            "<html><head><script src=\"/probe.js\"></script></head><body><p id=text>{text}</p>\
+             <script>window.__tricky = \"</body>\".length;</script></body></html>"
+        )
+    };
+    write(root.path(), "tricky.html", tricky("tricky one").as_bytes());
+    let server = TestServer::start(root).await;
+    let browser = Browser::start().await;
+
+    browser.open(&url(&server, "/bare.html")).await;
+    browser.connected().await;
+    write(
+        server.root.path(),
+        "bare.html",
+        b"<script src=\"/probe.js\"></script><p id=text>bare two</p>",
+    );
+    browser
+        .wait_until(
+            "the bare page reloads",
+            "document.querySelector('#text').textContent === 'bare two'",
+        )
+        .await;
+    browser.assert_no_errors().await;
+
+    browser.open(&url(&server, "/tricky.html")).await;
+    browser.connected().await;
+    assert_eq!(
+        browser.eval("return window.__tricky").await,
+        json!(7),
+        "the script ran intact"
+    );
+    write(
+        server.root.path(),
+        "tricky.html",
+        tricky("tricky two").as_bytes(),
+    );
+    browser
+        .wait_until(
+            "the tricky page reloads",
+            "document.querySelector('#text').textContent === 'tricky two'",
+        )
+        .await;
+    assert_eq!(browser.eval("return window.__tricky").await, json!(7));
+    browser.assert_no_errors().await;
+    browser.close().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+#[ignore = "needs chromium and chromium-driver; run with --include-ignored"]
+async fn a_strict_content_security_policy_still_reloads() {
+    let _one = ONE_BROWSER.lock().await;
+    let root = standard_site();
+    let csp = |text: &str| {
+        format!(
+            "<!doctype html><html><head><meta http-equiv=\"Content-Security-Policy\" \
+             content=\"default-src 'self'\"><script src=\"/probe.js\"></script></head>\
+             <body><p id=text>{text}</p></body></html>"
+        )
+    };
+    write(root.path(), "csp.html", csp("csp one").as_bytes());
+    let server = TestServer::start(root).await;
+    let browser = Browser::start().await;
+    browser.open(&url(&server, "/csp.html")).await;
+    browser.connected().await;
+    write(server.root.path(), "csp.html", csp("csp two").as_bytes());
+    browser
+        .wait_until(
+            "reloaded",
+            "document.querySelector('#text').textContent === 'csp two'",
+        )
+        .await;
+    browser.close().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+#[ignore = "needs chromium and chromium-driver; run with --include-ignored"]
+async fn the_404_page_shows_the_file_once_it_exists() {
+    let _one = ONE_BROWSER.lock().await;
+    let server = TestServer::start(standard_site()).await;
+    let browser = Browser::start().await;
+    browser.open(&url(&server, "/later.html")).await;
+    browser.connected().await;
+    assert!(
+        browser
+            .eval("return document.title")
+            .await
+            .as_str()
+            .unwrap()
+            .contains("404")
+    );
+    write(
+        server.root.path(),
+        "later.html",
+        page(None, "<p id=text>it exists now</p>").as_bytes(),
+    );
+    browser
+        .wait_until(
+            "the new file shows",
+            "document.querySelector('#text').textContent === 'it exists now'",
+        )
+        .await;
+    browser.close().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+#[ignore = "needs chromium and chromium-driver; run with --include-ignored"]
+async fn full_reload_reloads_for_a_stylesheet() {
+    let _one = ONE_BROWSER.lock().await;
+    let server = TestServer::start_with(standard_site(), |config| config.full_reload = true).await;
+    let browser = Browser::start().await;
+    browser.open(&url(&server, "/")).await;
+    browser.connected().await;
+    browser.set_marker().await;
+    write(
+        server.root.path(),
+        "css/site.css",
+        b"h1 { color: rgb(0, 128, 0); }",
+    );
+    browser
+        .wait_until("reloaded", "Number(sessionStorage.getItem('loads')) === 2")
+        .await;
+    assert!(!browser.has_marker().await);
+    browser
+        .wait_until(
+            "the new colour applies",
+            &format!("{} === 'rgb(0, 128, 0)'", computed("#title", "color")),
+        )
+        .await;
+    browser.close().await;
+    server.stop().await;
+}
