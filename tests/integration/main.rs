@@ -2,6 +2,7 @@
 //! 127.0.0.1:0, or the built binary) and talks to it over real sockets.
 
 mod browser;
+mod browser_driver;
 mod caching;
 mod cli;
 mod injection;
