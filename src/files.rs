@@ -122,16 +122,7 @@ impl StaticFiles {
         } else {
             Bytes::from(html)
         };
-        let mut response = Response::new(Body::from(body.clone()));
-        *response.status_mut() = status;
-        let headers = response.headers_mut();
-        headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        );
-        headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
-        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        response
+        pages::generated(status, "text/html; charset=utf-8", body)
     }
 
     fn file_response(&self, file: FoundFile, headers: &HeaderMap) -> Response<Body> {

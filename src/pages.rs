@@ -29,14 +29,17 @@ pub fn error(status: StatusCode, message: &str) -> Response<Body> {
         status.as_u16(),
         status.canonical_reason().unwrap_or("")
     );
-    let mut response = Response::new(Body::from(Bytes::from(text.clone())));
+    generated(status, "text/plain; charset=utf-8", Bytes::from(text))
+}
+
+/// A response with a body the server made up (never a file): no validators, always revalidated.
+pub fn generated(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Body> {
+    let length = body.len();
+    let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    headers.insert(CONTENT_LENGTH, HeaderValue::from(text.len()));
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }

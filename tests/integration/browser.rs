@@ -68,6 +68,41 @@ impl Browser {
     }
 }
 
+/// A test's server and browser, with the page at `path` open and connected.
+struct Session {
+    server: TestServer,
+    browser: Browser,
+    _one_browser: tokio::sync::MutexGuard<'static, ()>,
+}
+
+impl Session {
+    async fn open(root: TempDir, path: &str) -> Session {
+        Session::open_with(root, |_| {}, path).await
+    }
+
+    async fn open_with(
+        root: TempDir,
+        configure: impl FnOnce(&mut liveserve::Config),
+        path: &str,
+    ) -> Session {
+        let one_browser = ONE_BROWSER.lock().await;
+        let server = TestServer::start_with(root, configure).await;
+        let browser = Browser::start().await;
+        browser.open(&url(&server, path)).await;
+        browser.connected().await;
+        Session {
+            server,
+            browser,
+            _one_browser: one_browser,
+        }
+    }
+
+    async fn end(self) {
+        self.browser.close().await;
+        self.server.stop().await;
+    }
+}
+
 fn url(server: &TestServer, path: &str) -> String {
     format!("http://{}{path}", server.addr)
 }
@@ -95,24 +130,16 @@ fn standard_site() -> TempDir {
 #[tokio::test]
 #[ignore = "needs chromium and chromium-driver; run with --include-ignored"]
 async fn the_page_loads_and_connects_without_errors() {
-    let _one = ONE_BROWSER.lock().await;
-    let server = TestServer::start(standard_site()).await;
-    let browser = Browser::start().await;
-    browser.open(&url(&server, "/")).await;
-    browser.connected().await;
-    browser.assert_no_errors().await;
-    browser.close().await;
-    server.stop().await;
+    let session = Session::open(standard_site(), "/").await;
+    session.browser.assert_no_errors().await;
+    session.end().await;
 }
 
 #[tokio::test]
 #[ignore = "needs chromium and chromium-driver; run with --include-ignored"]
 async fn an_html_edit_reloads_the_page() {
-    let _one = ONE_BROWSER.lock().await;
-    let server = TestServer::start(standard_site()).await;
-    let browser = Browser::start().await;
-    browser.open(&url(&server, "/")).await;
-    browser.connected().await;
+    let session = Session::open(standard_site(), "/").await;
+    let (server, browser) = (&session.server, &session.browser);
     browser.set_marker().await;
     write(
         server.root.path(),
@@ -128,18 +155,14 @@ async fn an_html_edit_reloads_the_page() {
     assert!(!browser.has_marker().await, "a real reload");
     assert_eq!(browser.loads().await, 2);
     browser.assert_no_errors().await;
-    browser.close().await;
-    server.stop().await;
+    session.end().await;
 }
 
 #[tokio::test]
 #[ignore = "needs chromium and chromium-driver; run with --include-ignored"]
 async fn a_stylesheet_edit_swaps_it_without_a_reload() {
-    let _one = ONE_BROWSER.lock().await;
-    let server = TestServer::start(standard_site()).await;
-    let browser = Browser::start().await;
-    browser.open(&url(&server, "/")).await;
-    browser.connected().await;
+    let session = Session::open(standard_site(), "/").await;
+    let (server, browser) = (&session.server, &session.browser);
     browser.set_marker().await;
     let color = computed("#title", "color");
     write(
@@ -181,14 +204,12 @@ async fn a_stylesheet_edit_swaps_it_without_a_reload() {
     assert!(browser.has_marker().await);
     assert_eq!(browser.loads().await, 1);
     browser.assert_no_errors().await;
-    browser.close().await;
-    server.stop().await;
+    session.end().await;
 }
 
 #[tokio::test]
 #[ignore = "needs chromium and chromium-driver; run with --include-ignored"]
 async fn an_imported_stylesheet_edit_applies_without_a_reload() {
-    let _one = ONE_BROWSER.lock().await;
     let root = standard_site();
     write(
         root.path(),
@@ -205,10 +226,8 @@ async fn an_imported_stylesheet_edit_applies_without_a_reload() {
         "imports.html",
         page(Some("/css/main.css"), "<h1 id=title>imports</h1>").as_bytes(),
     );
-    let server = TestServer::start(root).await;
-    let browser = Browser::start().await;
-    browser.open(&url(&server, "/imports.html")).await;
-    browser.connected().await;
+    let session = Session::open(root, "/imports.html").await;
+    let (server, browser) = (&session.server, &session.browser);
     let color = computed("#title", "color");
     browser
         .wait_until(
@@ -230,21 +249,17 @@ async fn an_imported_stylesheet_edit_applies_without_a_reload() {
         .await;
     assert!(browser.has_marker().await, "no reload");
     browser.assert_no_errors().await;
-    browser.close().await;
-    server.stop().await;
+    session.end().await;
 }
 
 #[tokio::test]
 #[ignore = "needs chromium and chromium-driver; run with --include-ignored"]
 async fn the_scroll_position_survives_a_reload() {
-    let _one = ONE_BROWSER.lock().await;
     let root = standard_site();
     let long = |text: &str| page(None, &format!("<div style=\"height:6000px\">{text}</div>"));
     write(root.path(), "long.html", long("one").as_bytes());
-    let server = TestServer::start(root).await;
-    let browser = Browser::start().await;
-    browser.open(&url(&server, "/long.html")).await;
-    browser.connected().await;
+    let session = Session::open(root, "/long.html").await;
+    let (server, browser) = (&session.server, &session.browser);
     browser.eval("window.scrollTo(0, 2500)").await;
     browser
         .wait_until("scrolled", "window.scrollY === 2500")
@@ -256,19 +271,15 @@ async fn the_scroll_position_survives_a_reload() {
     browser
         .wait_until("the scroll position is back", "window.scrollY === 2500")
         .await;
-    browser.close().await;
-    server.stop().await;
+    session.end().await;
 }
 
 #[tokio::test]
 #[ignore = "needs chromium and chromium-driver; run with --include-ignored"]
 async fn an_atomic_save_reloads_and_so_does_the_next_save() {
-    let _one = ONE_BROWSER.lock().await;
-    let server = TestServer::start(standard_site()).await;
-    let root = server.root.path().to_path_buf();
-    let browser = Browser::start().await;
-    browser.open(&url(&server, "/")).await;
-    browser.connected().await;
+    let session = Session::open(standard_site(), "/").await;
+    let browser = &session.browser;
+    let root = session.server.root.path().to_path_buf();
     write(
         &root,
         "index.html.tmp",
@@ -294,19 +305,15 @@ async fn an_atomic_save_reloads_and_so_does_the_next_save() {
         )
         .await;
     assert_eq!(browser.loads().await, 3);
-    browser.close().await;
-    server.stop().await;
+    session.end().await;
 }
 
 #[tokio::test]
 #[ignore = "needs chromium and chromium-driver; run with --include-ignored"]
 async fn a_burst_of_thirty_writes_is_one_reload() {
-    let _one = ONE_BROWSER.lock().await;
-    let server = TestServer::start(standard_site()).await;
-    let root = server.root.path().to_path_buf();
-    let browser = Browser::start().await;
-    browser.open(&url(&server, "/")).await;
-    browser.connected().await;
+    let session = Session::open(standard_site(), "/").await;
+    let browser = &session.browser;
+    let root = session.server.root.path().to_path_buf();
     for i in 0..30 {
         write(&root, &format!("gen/part{i}.js"), b"x");
     }
@@ -325,19 +332,15 @@ async fn a_burst_of_thirty_writes_is_one_reload() {
         )
         .await;
     assert_eq!(browser.loads().await, 2, "exactly one reload for the burst");
-    browser.close().await;
-    server.stop().await;
+    session.end().await;
 }
 
 #[tokio::test]
 #[ignore = "needs chromium and chromium-driver; run with --include-ignored"]
 async fn a_restarted_server_reloads_the_page_once() {
-    let _one = ONE_BROWSER.lock().await;
-    let server = TestServer::start(standard_site()).await;
-    let browser = Browser::start().await;
-    browser.open(&url(&server, "/")).await;
-    browser.connected().await;
-    let server = server.restart(|_| {}).await;
+    let mut session = Session::open(standard_site(), "/").await;
+    session.server = session.server.restart(|_| {}).await;
+    let browser = &session.browser;
     browser
         .wait_until(
             "reloaded after the restart",
@@ -351,8 +354,7 @@ async fn a_restarted_server_reloads_the_page_once() {
         assert_eq!(browser.loads().await, 2, "no reload loop");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    browser.close().await;
-    server.stop().await;
+    session.end().await;
 }
 
 /// A TCP proxy whose connections can be cut, to drop a page's socket without a restart.
@@ -423,16 +425,13 @@ async fn a_dropped_connection_with_nothing_missed_does_not_reload() {
 #[tokio::test]
 #[ignore = "needs chromium and chromium-driver; run with --include-ignored"]
 async fn two_tabs_on_different_pages_both_get_a_shared_stylesheet() {
-    let _one = ONE_BROWSER.lock().await;
-    let server = TestServer::start(standard_site()).await;
-    let browser = Browser::start().await;
+    let session = Session::open(standard_site(), "/").await;
+    let (server, browser) = (&session.server, &session.browser);
     let client = browser.client();
-    browser.open(&url(&server, "/")).await;
-    browser.connected().await;
     let first = client.window().await.unwrap();
     let second = client.new_window(true).await.unwrap().handle;
     client.switch_to_window(second.clone()).await.unwrap();
-    browser.open(&url(&server, "/other.html")).await;
+    browser.open(&url(server, "/other.html")).await;
     browser.connected().await;
     write(
         server.root.path(),
@@ -443,8 +442,7 @@ async fn two_tabs_on_different_pages_both_get_a_shared_stylesheet() {
     browser.wait_until("the second tab updates", &applied).await;
     client.switch_to_window(first).await.unwrap();
     browser.wait_until("the first tab updates", &applied).await;
-    browser.close().await;
-    server.stop().await;
+    session.end().await;
 }
 
 #[tokio::test]
@@ -509,7 +507,6 @@ async fn pages_without_tags_or_with_body_in_a_script_stay_intact_and_reload() {
 #[tokio::test]
 #[ignore = "needs chromium and chromium-driver; run with --include-ignored"]
 async fn a_strict_content_security_policy_still_reloads() {
-    let _one = ONE_BROWSER.lock().await;
     let root = standard_site();
     let csp = |text: &str| {
         format!(
@@ -519,10 +516,8 @@ async fn a_strict_content_security_policy_still_reloads() {
         )
     };
     write(root.path(), "csp.html", csp("csp one").as_bytes());
-    let server = TestServer::start(root).await;
-    let browser = Browser::start().await;
-    browser.open(&url(&server, "/csp.html")).await;
-    browser.connected().await;
+    let session = Session::open(root, "/csp.html").await;
+    let (server, browser) = (&session.server, &session.browser);
     write(server.root.path(), "csp.html", csp("csp two").as_bytes());
     browser
         .wait_until(
@@ -530,18 +525,14 @@ async fn a_strict_content_security_policy_still_reloads() {
             "document.querySelector('#text').textContent === 'csp two'",
         )
         .await;
-    browser.close().await;
-    server.stop().await;
+    session.end().await;
 }
 
 #[tokio::test]
 #[ignore = "needs chromium and chromium-driver; run with --include-ignored"]
 async fn the_404_page_shows_the_file_once_it_exists() {
-    let _one = ONE_BROWSER.lock().await;
-    let server = TestServer::start(standard_site()).await;
-    let browser = Browser::start().await;
-    browser.open(&url(&server, "/later.html")).await;
-    browser.connected().await;
+    let session = Session::open(standard_site(), "/later.html").await;
+    let (server, browser) = (&session.server, &session.browser);
     assert!(
         browser
             .eval("return document.title")
@@ -561,18 +552,15 @@ async fn the_404_page_shows_the_file_once_it_exists() {
             "document.querySelector('#text').textContent === 'it exists now'",
         )
         .await;
-    browser.close().await;
-    server.stop().await;
+    session.end().await;
 }
 
 #[tokio::test]
 #[ignore = "needs chromium and chromium-driver; run with --include-ignored"]
 async fn full_reload_reloads_for_a_stylesheet() {
-    let _one = ONE_BROWSER.lock().await;
-    let server = TestServer::start_with(standard_site(), |config| config.full_reload = true).await;
-    let browser = Browser::start().await;
-    browser.open(&url(&server, "/")).await;
-    browser.connected().await;
+    let session =
+        Session::open_with(standard_site(), |config| config.full_reload = true, "/").await;
+    let (server, browser) = (&session.server, &session.browser);
     browser.set_marker().await;
     write(
         server.root.path(),
@@ -589,6 +577,5 @@ async fn full_reload_reloads_for_a_stylesheet() {
             &format!("{} === 'rgb(0, 128, 0)'", computed("#title", "color")),
         )
         .await;
-    browser.close().await;
-    server.stop().await;
+    session.end().await;
 }
