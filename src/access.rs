@@ -1,7 +1,7 @@
 //! Which names the server refuses to serve or list, whatever the file system says.
 //!
-//! One list for the server and (later) the watcher, so that a file that cannot be served can never
-//! show up in a change message either.
+//! One rule set for the server and the watcher, so that a file that cannot be served never shows
+//! up in a change message either.
 
 /// File name endings of private keys and certificates, compared case-insensitively.
 const SECRET_EXTENSIONS: &[&str] = &["pem", "key", "crt", "p12", "pfx"];
@@ -16,26 +16,39 @@ const SECRET_NAMES: &[&str] = &[
     "id_ed25519_sk",
 ];
 
-/// Whether a single path segment (a file or folder name) may be served.
-///
-/// Names starting with `.` are private (`.env`, `.git`, `.ssh`...), except `.well-known`, which
-/// exists to be served.
-pub fn is_servable_name(name: &str) -> bool {
-    if name.starts_with('.') {
-        return name == ".well-known";
-    }
-    if SECRET_NAMES
-        .iter()
-        .any(|secret| secret.eq_ignore_ascii_case(name))
-    {
-        return false;
-    }
-    let extension = name.rsplit_once('.').map(|(_, extension)| extension);
-    !extension.is_some_and(|extension| {
-        SECRET_EXTENSIONS
+/// The rules for names, with the one relaxation the CLI offers (`--allow-hidden`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Access {
+    /// Serve names starting with `.`; `.git` stays refused whatever this says.
+    pub allow_hidden: bool,
+}
+
+impl Access {
+    /// Whether a single path segment (a file or folder name) may be served.
+    ///
+    /// Names starting with `.` are private (`.env`, `.git`, `.ssh`...), except `.well-known`,
+    /// which exists to be served. Compared case-insensitively where case could matter: on a
+    /// case-insensitive file system `.GIT` is `.git`.
+    pub fn allows(&self, name: &str) -> bool {
+        if name.starts_with('.') && name != ".well-known" {
+            let is_git = name
+                .trim_end_matches(['.', ' '])
+                .eq_ignore_ascii_case(".git");
+            return self.allow_hidden && !is_git;
+        }
+        if SECRET_NAMES
             .iter()
-            .any(|secret| secret.eq_ignore_ascii_case(extension))
-    })
+            .any(|secret| secret.eq_ignore_ascii_case(name))
+        {
+            return false;
+        }
+        let extension = name.rsplit_once('.').map(|(_, extension)| extension);
+        !extension.is_some_and(|extension| {
+            SECRET_EXTENSIONS
+                .iter()
+                .any(|secret| secret.eq_ignore_ascii_case(extension))
+        })
+    }
 }
 
 #[cfg(test)]
@@ -44,6 +57,7 @@ mod tests {
 
     #[test]
     fn hidden_and_secret_names_are_refused() {
+        let access = Access::default();
         for name in [
             ".env",
             ".git",
@@ -53,8 +67,10 @@ mod tests {
             "a.Crt",
             "b.p12",
             "c.pfx",
+            "id_rsa",
+            "ID_ED25519",
         ] {
-            assert!(!is_servable_name(name), "{name} must be refused");
+            assert!(!access.allows(name), "{name} must be refused");
         }
         for name in [
             ".well-known",
@@ -64,7 +80,18 @@ mod tests {
             "pem",
             "a.pem.txt",
         ] {
-            assert!(is_servable_name(name), "{name} must be served");
+            assert!(access.allows(name), "{name} must be served");
         }
+    }
+
+    #[test]
+    fn allow_hidden_never_opens_git() {
+        let access = Access { allow_hidden: true };
+        assert!(access.allows(".env"));
+        assert!(access.allows(".htaccess"));
+        for name in [".git", ".GIT", ".Git", ".git.", ".git "] {
+            assert!(!access.allows(name), "{name:?}");
+        }
+        assert!(!access.allows("key.pem"), "secrets stay refused");
     }
 }

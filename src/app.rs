@@ -21,6 +21,12 @@ use crate::service::Service;
 use crate::watcher::Watcher;
 use crate::websocket::{self, UpgradeSlot};
 
+/// The largest request head (request line and headers) read; larger ones get 431.
+const MAX_REQUEST_HEAD: usize = 64 * 1024;
+
+/// The most header fields a request may carry; more get 431.
+const MAX_HEADERS: usize = 100;
+
 /// How long in-flight responses get to finish after shutdown is asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
@@ -45,7 +51,10 @@ pub async fn run(
     let service = Arc::new(Service::new(&config, root, hub));
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(config.header_read_timeout);
+        .header_read_timeout(config.header_read_timeout)
+        // Request heads larger than this get 431; pages never need that much.
+        .max_header_size(MAX_REQUEST_HEAD)
+        .max_headers(MAX_HEADERS);
 
     // Each listener accepts in its own task; the connections meet in one loop that owns them all.
     let (accepted_tx, mut accepted) = mpsc::channel::<TcpStream>(128);
@@ -154,7 +163,7 @@ struct Reloading {
 }
 
 async fn start_reloading(config: &Config, root: PathBuf) -> anyhow::Result<Reloading> {
-    let rules = IgnoreRules::new(&root, &config.ignore, config.gitignore)?;
+    let rules = IgnoreRules::new(&root, config.access(), &config.ignore, config.gitignore)?;
     let (changes_tx, changes) = mpsc::channel(1024);
     let watcher =
         tokio::task::spawn_blocking(move || Watcher::start(root, rules, changes_tx)).await??;

@@ -64,6 +64,28 @@ pub struct Cli {
     #[arg(long, env = "LIVESERVE_FULL_RELOAD")]
     pub full_reload: bool,
 
+    /// Also answer requests whose Host is NAME (repeatable): for a tunnel or a reverse proxy.
+    /// Without it only localhost, *.localhost and IP addresses are answered.
+    #[arg(
+        long,
+        env = "LIVESERVE_ALLOW_HOST",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
+    pub allow_host: Vec<String>,
+
+    /// Serve dotfiles such as .env or .htaccess (never .git).
+    #[arg(long, env = "LIVESERVE_ALLOW_HIDDEN")]
+    pub allow_hidden: bool,
+
+    /// Serve symlinks that point outside ROOT.
+    #[arg(long, env = "LIVESERVE_FOLLOW_SYMLINKS")]
+    pub follow_symlinks: bool,
+
+    /// Let pages on any other origin read what liveserve serves (Access-Control-Allow-Origin: *).
+    #[arg(long, env = "LIVESERVE_CORS")]
+    pub cors: bool,
+
     /// Print only the Local: URL line and errors.
     #[arg(short, long, env = "LIVESERVE_QUIET", conflicts_with = "verbose")]
     pub quiet: bool,
@@ -82,6 +104,10 @@ impl Cli {
         config.gitignore = !self.no_gitignore;
         config.quiet_window = Duration::from_millis(self.wait);
         config.full_reload = self.full_reload;
+        config.allowed_hosts = self.allow_host.clone();
+        config.allow_hidden = self.allow_hidden;
+        config.follow_symlinks = self.follow_symlinks;
+        config.cors = self.cors;
         config
     }
 

@@ -5,6 +5,7 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::access::Access;
 use crate::error::StartupError;
 
 #[derive(Debug, Clone)]
@@ -23,6 +24,17 @@ pub struct Config {
     pub quiet_window: Duration,
     /// Reload pages for stylesheet changes too, instead of swapping the stylesheets.
     pub full_reload: bool,
+    /// Serve dotfiles (never `.git`).
+    pub allow_hidden: bool,
+    /// Serve symlinks that lead out of the root.
+    pub follow_symlinks: bool,
+    /// Host names accepted in `Host` (and WebSocket `Origin`) besides IP literals, `localhost`
+    /// and `*.localhost`: for tunnels and reverse proxies.
+    pub allowed_hosts: Vec<String>,
+    /// Let any origin read responses (`Access-Control-Allow-Origin: *`), scripts included.
+    pub cors: bool,
+    /// WebSocket clients served at once; more are refused with 503.
+    pub max_websocket_clients: usize,
     /// How long a client may take to send its request headers. hyper enforces it only because
     /// the server sets a timer; without a bound, slow clients could hold connections forever.
     pub header_read_timeout: Duration,
@@ -38,7 +50,18 @@ impl Config {
             gitignore: true,
             quiet_window: crate::batcher::DEFAULT_QUIET,
             full_reload: false,
+            allow_hidden: false,
+            follow_symlinks: false,
+            allowed_hosts: Vec::new(),
+            cors: false,
+            max_websocket_clients: 16_384,
             header_read_timeout: Duration::from_secs(30),
+        }
+    }
+
+    pub fn access(&self) -> Access {
+        Access {
+            allow_hidden: self.allow_hidden,
         }
     }
 

@@ -4,6 +4,7 @@
 use std::fs::{self, File, Metadata};
 use std::io::{self, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{
@@ -12,7 +13,7 @@ use http::header::{
 };
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
-use crate::access::is_servable_name;
+use crate::access::Access;
 use crate::body::{Body, CHUNK_SIZE, read_chunk};
 use crate::inject;
 use crate::listing;
@@ -26,9 +27,18 @@ const MAX_INJECTED_PAGE: u64 = 16 * 1024 * 1024;
 
 /// The static file side of the server.
 pub struct StaticFiles {
-    /// Canonical, so containment can be checked on canonical paths by whole components.
-    root: PathBuf,
+    resolver: Resolver,
     inject: bool,
+}
+
+/// Turns paths below the root into files that may be served. Cheap to clone into blocking tasks.
+#[derive(Clone)]
+struct Resolver {
+    /// Canonical, so containment can be checked on canonical paths by whole components.
+    root: Arc<Path>,
+    access: Access,
+    /// Serve symlinks whose target is outside the root (`--follow-symlinks`).
+    follow_symlinks: bool,
 }
 
 /// What a request path names on disk, found on the blocking pool.
@@ -61,8 +71,15 @@ enum Content {
 
 impl StaticFiles {
     /// `root` must be canonical (see `Config::canonical_root`).
-    pub fn new(root: PathBuf, inject: bool) -> Self {
-        StaticFiles { root, inject }
+    pub fn new(root: PathBuf, access: Access, follow_symlinks: bool, inject: bool) -> Self {
+        StaticFiles {
+            resolver: Resolver {
+                root: root.into(),
+                access,
+                follow_symlinks,
+            },
+            inject,
+        }
     }
 
     /// Answers a GET or HEAD for `url`; `query` is kept on redirects.
@@ -72,10 +89,10 @@ impl StaticFiles {
         query: Option<&str>,
         headers: &HeaderMap,
     ) -> Response<Body> {
-        let root = self.root.clone();
+        let resolver = self.resolver.clone();
         let inject = self.inject;
         let lookup_url = url.clone();
-        let found = tokio::task::spawn_blocking(move || lookup(&root, lookup_url, inject)).await;
+        let found = tokio::task::spawn_blocking(move || resolver.lookup(lookup_url, inject)).await;
         let found = match found {
             Ok(Ok(found)) => found,
             Ok(Err(error)) => {
@@ -202,71 +219,79 @@ fn assemble(status: StatusCode, headers: HeaderMap, body: Body) -> Response<Body
     response
 }
 
-/// Finds what `url` names below `root`. Runs on the blocking pool: it touches the file system.
-fn lookup(root: &Path, url: RequestPath, inject: bool) -> io::Result<Lookup> {
-    if !url
-        .segments()
-        .iter()
-        .all(|segment| is_servable_name(segment))
-    {
-        return Ok(Lookup::Missing);
-    }
-    let candidate = url
-        .segments()
-        .iter()
-        .fold(root.to_path_buf(), |path, segment| path.join(segment));
-    let Some((path, metadata)) = resolve(root, &candidate)? else {
-        return Ok(Lookup::Missing);
-    };
-    if metadata.is_dir() {
-        if !url.has_trailing_slash() && !url.segments().is_empty() {
-            return Ok(Lookup::DirectoryWithoutSlash);
-        }
-        let index_url = url.join("index.html");
-        if let Some((index_path, index_metadata)) = resolve(root, &candidate.join("index.html"))?
-            && index_metadata.is_file()
+impl Resolver {
+    /// Finds what `url` names below the root. Runs on the blocking pool: it touches the disk.
+    fn lookup(&self, url: RequestPath, inject: bool) -> io::Result<Lookup> {
+        if !url
+            .segments()
+            .iter()
+            .all(|segment| self.access.allows(segment))
         {
-            return open_file(index_url, &index_path, index_metadata, inject);
+            return Ok(Lookup::Missing);
         }
-        return match listing::read_entries(&path) {
-            Ok(mut entries) => {
-                // List a symlink only where following it is allowed, as a request would.
-                entries.retain(|entry| {
-                    !entry.is_symlink
-                        || matches!(resolve(root, &path.join(&entry.name)), Ok(Some(_)))
-                });
-                Ok(Lookup::Listing { url, entries })
-            }
-            Err(error) if error.kind() == io::ErrorKind::PermissionDenied => Ok(Lookup::Forbidden),
-            Err(error) => Err(error),
+        let candidate = url
+            .segments()
+            .iter()
+            .fold(self.root.to_path_buf(), |path, segment| path.join(segment));
+        let Some((path, metadata)) = self.resolve(&candidate)? else {
+            return Ok(Lookup::Missing);
         };
+        if metadata.is_dir() {
+            if !url.has_trailing_slash() && !url.segments().is_empty() {
+                return Ok(Lookup::DirectoryWithoutSlash);
+            }
+            let index_url = url.join("index.html");
+            if let Some((index_path, index_metadata)) =
+                self.resolve(&candidate.join("index.html"))?
+                && index_metadata.is_file()
+            {
+                return open_file(index_url, &index_path, index_metadata, inject);
+            }
+            return match listing::read_entries(&path, self.access) {
+                Ok(mut entries) => {
+                    // List a symlink only where following it is allowed, as a request would.
+                    entries.retain(|entry| {
+                        !entry.is_symlink
+                            || matches!(self.resolve(&candidate.join(&entry.name)), Ok(Some(_)))
+                    });
+                    Ok(Lookup::Listing { url, entries })
+                }
+                Err(error) if error.kind() == io::ErrorKind::PermissionDenied => {
+                    Ok(Lookup::Forbidden)
+                }
+                Err(error) => Err(error),
+            };
+        }
+        // `/page.html/` is not the page: relative links in it would resolve against the wrong
+        // folder.
+        if !metadata.is_file() || url.has_trailing_slash() {
+            return Ok(Lookup::Missing);
+        }
+        open_file(url, &path, metadata, inject)
     }
-    // `/page.html/` is not the page: relative links in it would resolve against the wrong folder.
-    if !metadata.is_file() || url.has_trailing_slash() {
-        return Ok(Lookup::Missing);
-    }
-    open_file(url, &path, metadata, inject)
-}
 
-/// The canonical path and metadata of `candidate`, if it exists inside the root. Symlinks are
-/// resolved first, so a link out of the root, or into a hidden folder, counts as missing.
-fn resolve(root: &Path, candidate: &Path) -> io::Result<Option<(PathBuf, Metadata)>> {
-    // Canonicalizing fails only for names that lead nowhere servable: missing, a loop of links,
-    // a folder we may not enter. All of them are "not found" to the browser.
-    let Ok(path) = candidate.canonicalize() else {
-        return Ok(None);
-    };
-    let Ok(inside) = path.strip_prefix(root) else {
-        return Ok(None);
-    };
-    let visible = inside
-        .components()
-        .all(|component| component.as_os_str().to_str().is_some_and(is_servable_name));
-    if !visible {
-        return Ok(None);
+    /// The canonical path and metadata of `candidate`, if it may be served. Symlinks are resolved
+    /// first, on every request (a link swapped while the server runs is caught): a link out of
+    /// the root (unless `--follow-symlinks`), or into a hidden folder, counts as missing.
+    fn resolve(&self, candidate: &Path) -> io::Result<Option<(PathBuf, Metadata)>> {
+        // Canonicalizing fails only for names that lead nowhere servable: missing, a loop of
+        // links, a folder we may not enter. All of them are "not found" to the browser.
+        let Ok(path) = candidate.canonicalize() else {
+            return Ok(None);
+        };
+        let allowed =
+            |name: &std::ffi::OsStr| name.to_str().is_some_and(|name| self.access.allows(name));
+        let visible = match path.strip_prefix(&self.root) {
+            Ok(inside) => inside.iter().all(allowed),
+            // Outside the root only by an explicit opt-in, and never onto a hidden or secret name.
+            Err(_) => self.follow_symlinks && path.file_name().is_some_and(allowed),
+        };
+        if !visible {
+            return Ok(None);
+        }
+        let metadata = fs::metadata(&path)?;
+        Ok(Some((path, metadata)))
     }
-    let metadata = fs::metadata(&path)?;
-    Ok(Some((path, metadata)))
 }
 
 fn is_missing(error: &io::Error) -> bool {

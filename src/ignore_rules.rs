@@ -10,7 +10,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use ignore::Match;
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 
-use crate::access::is_servable_name;
+use crate::access::Access;
 
 /// Folders that are never watched, wherever they are below the root: version control, package
 /// caches and build output that tools rewrite constantly.
@@ -43,6 +43,7 @@ pub struct BadGlob {
 
 pub struct IgnoreRules {
     root: PathBuf,
+    access: Access,
     user_globs: GlobSet,
     use_gitignore: bool,
     /// The `.gitignore` of each folder below the root that has one, by folder (relative).
@@ -51,10 +52,16 @@ pub struct IgnoreRules {
 
 impl IgnoreRules {
     /// `root` must be canonical, as event paths are. `user_globs` are added to the defaults.
-    pub fn new(root: &Path, user_globs: &[String], use_gitignore: bool) -> Result<Self, BadGlob> {
+    pub fn new(
+        root: &Path,
+        access: Access,
+        user_globs: &[String],
+        use_gitignore: bool,
+    ) -> Result<Self, BadGlob> {
         let user_globs = glob_set(user_globs)?;
         Ok(IgnoreRules {
             root: root.to_path_buf(),
+            access,
             user_globs,
             use_gitignore,
             gitignores: HashMap::new(),
@@ -117,7 +124,7 @@ impl IgnoreRules {
             let Some(name) = name.to_str() else {
                 return true;
             };
-            if !is_servable_name(name) || IGNORED_FOLDERS.contains(&name) {
+            if !self.access.allows(name) || IGNORED_FOLDERS.contains(&name) {
                 return true;
             }
             names.push(name);
@@ -183,7 +190,7 @@ mod tests {
 
     fn rules(root: &Path, globs: &[&str]) -> IgnoreRules {
         let globs: Vec<String> = globs.iter().map(|glob| glob.to_string()).collect();
-        IgnoreRules::new(root, &globs, true).unwrap()
+        IgnoreRules::new(root, Access::default(), &globs, true).unwrap()
     }
 
     #[test]
@@ -245,7 +252,7 @@ mod tests {
             rules.is_ignored(&root.join("x.swp"), false),
             "defaults stay"
         );
-        assert!(IgnoreRules::new(root, &["a[".to_owned()], true).is_err());
+        assert!(IgnoreRules::new(root, Access::default(), &["a[".to_owned()], true).is_err());
     }
 
     #[test]
@@ -268,7 +275,7 @@ mod tests {
             "sub's rules stay in sub"
         );
 
-        let mut off = IgnoreRules::new(&root, &[], false).unwrap();
+        let mut off = IgnoreRules::new(&root, Access::default(), &[], false).unwrap();
         off.load_gitignore(&root);
         assert!(
             !off.is_ignored(&root.join("x.tmp"), false),

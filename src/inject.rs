@@ -341,3 +341,52 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// HTML made of the constructs the scanner has to get right, plus arbitrary bytes.
+    fn html() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            Just(b"<body>".to_vec()),
+            Just(b"</body>".to_vec()),
+            Just(b"</BODY >".to_vec()),
+            Just(b"</html>".to_vec()),
+            Just(b"<!--".to_vec()),
+            Just(b"-->".to_vec()),
+            Just(b"--!>".to_vec()),
+            Just(b"<script>".to_vec()),
+            Just(b"</script>".to_vec()),
+            Just(b"<style>".to_vec()),
+            Just(b"<svg>".to_vec()),
+            Just(b"<script/>".to_vec()),
+            Just(b"<![CDATA[".to_vec()),
+            Just(b"]]>".to_vec()),
+            Just(b"<a title=\"".to_vec()),
+            Just(b"'".to_vec()),
+            Just(b"\"".to_vec()),
+            Just(b">".to_vec()),
+            Just(b"<".to_vec()),
+            Just("\u{feff}".as_bytes().to_vec()),
+            prop::collection::vec(any::<u8>(), 0..8),
+        ];
+        prop::collection::vec(piece, 0..24).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn the_tag_goes_in_exactly_once_and_nothing_else_changes(page in html()) {
+            let tag = script_tag("/page.html");
+            let at = injection_point(&page).expect("random pages do not load the client");
+            prop_assert!(at <= page.len());
+            let injected = inject(&page, "/page.html");
+            prop_assert_eq!(injected.len(), page.len() + tag.len());
+            prop_assert_eq!(&injected[at..at + tag.len()], tag.as_bytes());
+            let mut restored = injected[..at].to_vec();
+            restored.extend_from_slice(&injected[at + tag.len()..]);
+            prop_assert_eq!(restored, page);
+        }
+    }
+}

@@ -13,6 +13,7 @@ mod client;
 pub mod config;
 pub mod error;
 mod files;
+mod host_policy;
 mod hub;
 pub mod ignore_rules;
 pub mod inject;

@@ -4,7 +4,7 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
-use crate::access::is_servable_name;
+use crate::access::Access;
 use crate::inject::escape_html;
 use crate::request_path::{RequestPath, encode_segment};
 
@@ -19,7 +19,7 @@ pub struct Entry {
 
 /// The entries a listing shows: names the server would serve, folders first, then by name.
 /// Names that are not valid UTF-8 cannot be requested, so they are left out too.
-pub fn read_entries(dir: &Path) -> io::Result<Vec<Entry>> {
+pub fn read_entries(dir: &Path, access: Access) -> io::Result<Vec<Entry>> {
     let mut entries = Vec::new();
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
@@ -27,7 +27,7 @@ pub fn read_entries(dir: &Path) -> io::Result<Vec<Entry>> {
             continue;
         };
         // A backslash cannot be requested: browsers turn it into a slash.
-        if !is_servable_name(&name) || name.contains('\\') {
+        if !access.allows(&name) || name.contains('\\') {
             continue;
         }
         // `fs::metadata` follows symlinks, so a link to a folder is listed as a folder; a broken

@@ -202,3 +202,58 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use std::path::{Component, Path};
+
+    /// Request paths built from the pieces attacks are made of, plus arbitrary text.
+    fn hostile_path() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("/".to_owned()),
+            Just("..".to_owned()),
+            Just(".".to_owned()),
+            Just("%2e".to_owned()),
+            Just("%2E".to_owned()),
+            Just("%2f".to_owned()),
+            Just("%5c".to_owned()),
+            Just("%00".to_owned()),
+            Just("%25".to_owned()),
+            Just("%c0%ae".to_owned()),
+            Just("\\".to_owned()),
+            Just("#".to_owned()),
+            Just("?".to_owned()),
+            "[a-z.%]{1,4}",
+            any::<String>(),
+        ];
+        prop::collection::vec(piece, 0..12).prop_map(|pieces| format!("/{}", pieces.concat()))
+    }
+
+    proptest! {
+        #[test]
+        fn decoding_never_panics_and_stays_inside_the_root(raw in hostile_path()) {
+            if let Ok(path) = RequestPath::decode(&raw) {
+                let root = Path::new("/srv/root");
+                let joined = path.segments().iter().fold(root.to_path_buf(), |path, segment| path.join(segment));
+                prop_assert!(joined.starts_with(root));
+                for segment in path.segments() {
+                    prop_assert!(!segment.is_empty() && segment != "." && segment != "..");
+                    prop_assert!(!segment.contains(['/', '\\', '\0']));
+                    let mut components = Path::new(segment).components();
+                    prop_assert!(matches!(components.next(), Some(Component::Normal(_))));
+                    prop_assert!(components.next().is_none());
+                }
+                // Encoding and decoding again gives the same path.
+                prop_assert_eq!(RequestPath::decode(&path.to_url_path()).unwrap(), path);
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+            let raw = String::from_utf8_lossy(&bytes);
+            let _ = RequestPath::decode(&raw);
+        }
+    }
+}

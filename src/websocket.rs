@@ -14,7 +14,7 @@ use http::header::{
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{OwnedSemaphorePermit, broadcast, watch};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{
@@ -99,7 +99,15 @@ fn header_has_token(headers: &HeaderMap, name: http::header::HeaderName, token: 
 }
 
 /// Runs one client's session until it leaves, falls behind, or the server stops.
-pub async fn run_session(upgrade: OnUpgrade, hub: Arc<ReloadHub>, mut stop: watch::Receiver<bool>) {
+pub async fn run_session(
+    pending: PendingSession,
+    hub: Arc<ReloadHub>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let PendingSession {
+        upgrade,
+        permit: _permit,
+    } = pending;
     let upgraded = match upgrade.await {
         Ok(upgraded) => upgraded,
         Err(error) => {
@@ -166,17 +174,25 @@ async fn send<S: Sink<Message> + Unpin>(sink: &mut S, message: Message) -> bool 
     )
 }
 
+/// An accepted handshake, waiting for hyper to hand over the socket, with the permit that
+/// counts it against the client limit for as long as the session runs.
+pub struct PendingSession {
+    upgrade: OnUpgrade,
+    permit: OwnedSemaphorePermit,
+}
+
 /// Where the request handler leaves an accepted handshake for its connection task, which runs
 /// the session once hyper has handed over the socket.
 #[derive(Clone, Default)]
-pub struct UpgradeSlot(Arc<Mutex<Option<OnUpgrade>>>);
+pub struct UpgradeSlot(Arc<Mutex<Option<PendingSession>>>);
 
 impl UpgradeSlot {
-    pub fn put(&self, upgrade: OnUpgrade) {
-        *self.0.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(upgrade);
+    pub fn put(&self, upgrade: OnUpgrade, permit: OwnedSemaphorePermit) {
+        let pending = PendingSession { upgrade, permit };
+        *self.0.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(pending);
     }
 
-    pub fn take(&self) -> Option<OnUpgrade> {
+    pub fn take(&self) -> Option<PendingSession> {
         self.0
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())

@@ -256,6 +256,14 @@ fn help_documents_every_flag_and_its_environment_twin() {
     assert!(output.status.success());
     let help = String::from_utf8(output.stdout).unwrap();
     for flag in [
+        "--ignore",
+        "--no-gitignore",
+        "--wait",
+        "--full-reload",
+        "--allow-host",
+        "--allow-hidden",
+        "--follow-symlinks",
+        "--cors",
         "--port",
         "--host",
         "--open",
@@ -273,6 +281,14 @@ fn help_documents_every_flag_and_its_environment_twin() {
         "LIVESERVE_NO_RELOAD",
         "LIVESERVE_QUIET",
         "LIVESERVE_VERBOSE",
+        "LIVESERVE_IGNORE",
+        "LIVESERVE_NO_GITIGNORE",
+        "LIVESERVE_WAIT",
+        "LIVESERVE_FULL_RELOAD",
+        "LIVESERVE_ALLOW_HOST",
+        "LIVESERVE_ALLOW_HIDDEN",
+        "LIVESERVE_FOLLOW_SYMLINKS",
+        "LIVESERVE_CORS",
     ] {
         assert!(help.contains(env), "{env} in --help");
     }

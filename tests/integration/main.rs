@@ -8,6 +8,7 @@ mod cli;
 mod injection;
 mod ports;
 mod reload;
+mod security;
 mod shutdown;
 mod static_files;
 mod support;

@@ -47,6 +47,20 @@ impl TestServer {
         Self::start_on(listener, root, configure)
     }
 
+    /// Serves the folder `below` inside `holder`, so a test can put things next to the root.
+    pub async fn start_below(
+        holder: TempDir,
+        below: &str,
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
+        let served = holder.path().join(below);
+        Self::start_with(holder, |config| {
+            config.root = served;
+            configure(config);
+        })
+        .await
+    }
+
     fn start_on(listener: TcpListener, root: TempDir, configure: impl FnOnce(&mut Config)) -> Self {
         let mut config = Config::new(root.path());
         configure(&mut config);
@@ -78,13 +92,25 @@ impl TestServer {
         self.send_raw(raw.as_bytes()).await
     }
 
-    /// Sends bytes exactly as given and reads the answer until the server closes.
+    /// Sends bytes exactly as given and reads one response: its head, then `Content-Length`
+    /// bytes of body, or everything until the server closes when there is no length.
     pub async fn send_raw(&self, raw: &[u8]) -> Reply {
         let exchange = async {
             let mut stream = TcpStream::connect(self.addr).await.unwrap();
-            stream.write_all(raw).await.unwrap();
+            // The server may answer (and close) before reading everything, e.g. for oversize
+            // headers; the answer is what counts.
+            let _ = stream.write_all(raw).await;
             let mut received = Vec::new();
-            stream.read_to_end(&mut received).await.unwrap();
+            let mut chunk = [0; 16 * 1024];
+            loop {
+                if Reply::complete_length(&received).is_some_and(|total| received.len() >= total) {
+                    break;
+                }
+                match stream.read(&mut chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(read) => received.extend_from_slice(&chunk[..read]),
+                }
+            }
             received
         };
         let received = tokio::time::timeout(TIMEOUT, exchange)
@@ -157,6 +183,23 @@ impl Reply {
             headers,
             body: raw[split + 4..].to_vec(),
         }
+    }
+
+    /// The length of a complete response (head and body) once its head has arrived and it
+    /// announces a `Content-Length`.
+    fn complete_length(received: &[u8]) -> Option<usize> {
+        let head_end = received
+            .windows(4)
+            .position(|window| window == b"\r\n\r\n")?
+            + 4;
+        let head = String::from_utf8_lossy(&received[..head_end]).to_ascii_lowercase();
+        let length: usize = head
+            .lines()
+            .find_map(|line| line.strip_prefix("content-length:"))?
+            .trim()
+            .parse()
+            .ok()?;
+        Some(head_end + length)
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {

@@ -1,0 +1,236 @@
+//! Which `Host` and WebSocket `Origin` values the server answers, against DNS rebinding and
+//! cross-site WebSocket hijacking.
+//!
+//! A hostile web page can point a DNS name it controls at 127.0.0.1 and then read the dev server
+//! as its own origin. That only works through a host *name*, so IP literals, `localhost` and
+//! `*.localhost` (which resolve locally by definition) are always accepted, and any other name
+//! only when the user allows it with `--allow-host`. The check runs whatever the bind address.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use http::header::{HOST, ORIGIN};
+use http::{HeaderMap, Request, StatusCode};
+
+#[derive(Debug, Clone, Default)]
+pub struct HostPolicy {
+    /// Lower-case names from `--allow-host`.
+    allowed: Vec<String>,
+}
+
+impl HostPolicy {
+    pub fn new(allowed: &[String]) -> Self {
+        HostPolicy {
+            allowed: allowed
+                .iter()
+                .map(|name| name.trim().trim_end_matches('.').to_ascii_lowercase())
+                .collect(),
+        }
+    }
+
+    /// Refuses a request whose `Host` (or absolute-form target) is missing, malformed (400) or a
+    /// name that is not allowed (403).
+    pub fn check<B>(&self, request: &Request<B>) -> Result<(), HostRefused> {
+        let mut hosts = request.headers().get_all(HOST).iter();
+        let (Some(host), None) = (
+            hosts.next().and_then(|value| value.to_str().ok()),
+            hosts.next(),
+        ) else {
+            return Err(HostRefused::malformed(
+                "the request needs exactly one valid Host header",
+            ));
+        };
+        let targets = std::iter::once(host).chain(request.uri().authority().map(|a| a.as_str()));
+        for authority in targets {
+            let Some((name, _port)) = split_authority(authority) else {
+                return Err(HostRefused::malformed("the Host header is malformed"));
+            };
+            if !self.allows_name(name) {
+                let message = format!(
+                    "liveserve answers only localhost and IP addresses, to keep other sites from \
+                     reading it through DNS rebinding; to use the name {name:?}, start liveserve \
+                     with --allow-host {name}"
+                );
+                return Err(HostRefused {
+                    status: StatusCode::FORBIDDEN,
+                    message,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a WebSocket handshake may go on: with no `Origin` (a command-line tool) yes;
+    /// otherwise its host[:port] must be the request's `Host`, or an `--allow-host` name. The
+    /// scheme is not compared, so a page behind an HTTPS reverse proxy still connects.
+    pub fn origin_allowed(&self, headers: &HeaderMap) -> bool {
+        let Some(origin) = headers.get(ORIGIN) else {
+            return true;
+        };
+        let Some(origin) = origin
+            .to_str()
+            .ok()
+            .and_then(|origin| origin.split_once("://"))
+        else {
+            return false; // includes `Origin: null`
+        };
+        let origin_authority = origin.1.trim_end_matches('/');
+        let host = headers
+            .get(HOST)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default();
+        if !host.is_empty() && origin_authority.eq_ignore_ascii_case(host) {
+            return true;
+        }
+        split_authority(origin_authority).is_some_and(|(name, _)| {
+            self.allowed
+                .iter()
+                .any(|allowed| allowed.eq_ignore_ascii_case(name))
+        })
+    }
+
+    fn allows_name(&self, name: &str) -> bool {
+        let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+        is_ip_literal(&name)
+            || name == "localhost"
+            || name.ends_with(".localhost")
+            || self.allowed.contains(&name)
+    }
+}
+
+/// Why a request was refused: the status to answer with and a one-line explanation.
+#[derive(Debug)]
+pub struct HostRefused {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl HostRefused {
+    fn malformed(message: &str) -> Self {
+        HostRefused {
+            status: StatusCode::BAD_REQUEST,
+            message: message.to_owned(),
+        }
+    }
+}
+
+fn is_ip_literal(name: &str) -> bool {
+    name.parse::<Ipv4Addr>().is_ok()
+        || name
+            .strip_prefix('[')
+            .and_then(|rest| rest.strip_suffix(']'))
+            .is_some_and(|inner| inner.parse::<Ipv6Addr>().is_ok())
+}
+
+/// Splits `host[:port]` into the host (IPv6 literals keep their brackets) and the port.
+/// `None` for anything that is not a plain authority: user info, paths, bad ports, bad bytes.
+fn split_authority(authority: &str) -> Option<(&str, Option<u16>)> {
+    let (name, port) = if authority.starts_with('[') {
+        let close = authority.find(']')?;
+        let (name, rest) = authority.split_at(close + 1);
+        match rest {
+            "" => (name, None),
+            rest => (name, Some(rest.strip_prefix(':')?)),
+        }
+    } else {
+        match authority.split_once(':') {
+            Some((name, port)) => (name, Some(port)),
+            None => (authority, None),
+        }
+    };
+    let port = match port {
+        None => None,
+        Some(port) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+            Some(port.parse().ok()?)
+        }
+        Some(_) => return None,
+    };
+    let valid_name = !name.is_empty()
+        && (is_ip_literal(name)
+            || name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_'));
+    valid_name.then_some((name, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(host: &str) -> Request<()> {
+        Request::builder()
+            .uri("/")
+            .header(HOST, host)
+            .body(())
+            .unwrap()
+    }
+
+    fn status(policy: &HostPolicy, host: &str) -> u16 {
+        match policy.check(&request(host)) {
+            Ok(()) => 200,
+            Err(refused) => refused.status.as_u16(),
+        }
+    }
+
+    #[test]
+    fn hosts() {
+        let policy = HostPolicy::new(&["tunnel.example".to_owned()]);
+        for allowed in [
+            "localhost",
+            "localhost:1",
+            "LOCALHOST:8080",
+            "a.localhost",
+            "a.b.localhost:3000",
+            "127.0.0.1",
+            "127.0.0.1:8080",
+            "192.168.1.20:8080",
+            "[::1]",
+            "[::1]:8080",
+            "tunnel.example",
+            "TUNNEL.example:443",
+            "localhost.",
+        ] {
+            assert_eq!(status(&policy, allowed), 200, "{allowed}");
+        }
+        for refused in [
+            "evil.example",
+            "localhost.evil.example",
+            "127.0.0.1.nip.io",
+            "tunnel.example.evil",
+        ] {
+            assert_eq!(status(&policy, refused), 403, "{refused}");
+        }
+        for malformed in [
+            "",
+            "a b",
+            "user@localhost",
+            "localhost:port",
+            "localhost:99999",
+            "[::1",
+            "::1",
+            "localhost/x",
+            "[::1]x",
+        ] {
+            assert_eq!(status(&policy, malformed), 400, "{malformed:?}");
+        }
+    }
+
+    #[test]
+    fn origins() {
+        let policy = HostPolicy::new(&["tunnel.example".to_owned()]);
+        let headers = |origin: Option<&str>, host: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(HOST, host.parse().unwrap());
+            if let Some(origin) = origin {
+                headers.insert(ORIGIN, origin.parse().unwrap());
+            }
+            headers
+        };
+        assert!(policy.origin_allowed(&headers(None, "localhost:8080")));
+        assert!(policy.origin_allowed(&headers(Some("http://localhost:8080"), "localhost:8080")));
+        assert!(policy.origin_allowed(&headers(Some("https://localhost:8080"), "localhost:8080")));
+        assert!(policy.origin_allowed(&headers(Some("https://tunnel.example"), "localhost:8080")));
+        assert!(!policy.origin_allowed(&headers(Some("http://localhost:3000"), "localhost:8080")));
+        assert!(!policy.origin_allowed(&headers(Some("http://evil.example"), "localhost:8080")));
+        assert!(!policy.origin_allowed(&headers(Some("null"), "localhost:8080")));
+    }
+}
