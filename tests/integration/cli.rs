@@ -214,6 +214,45 @@ fn prints_the_local_url_serves_and_exits_cleanly_on_sigterm() {
     assert_eq!(status.code(), Some(0), "SIGTERM is a clean exit");
 }
 
+/// The local addresses listening on `port`, from the kernel's socket tables (what `ss -ltn` reads).
+fn listening_addresses(port: u16) -> Vec<String> {
+    let port = format!("{port:04X}");
+    let mut addresses = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (local, state) = (fields[1], fields[3]);
+            if state == "0A" && local.ends_with(&format!(":{port}")) {
+                addresses.push(local.split(':').next().unwrap().to_owned());
+            }
+        }
+    }
+    addresses
+}
+
+#[test]
+fn by_default_only_loopback_listens() {
+    let root = site(&[]);
+    let mut command = liveserve();
+    command.arg(root.path()).args(["--port", "0"]);
+    let running = Running::start(command);
+    let port = port_of(running.lines_until_url().last().unwrap());
+    let addresses = listening_addresses(port);
+    // 127.0.0.1 and ::1 as the kernel writes them.
+    let loopback = ["0100007F", "00000000000000000000000001000000"];
+    assert!(!addresses.is_empty());
+    assert!(
+        addresses
+            .iter()
+            .all(|address| loopback.contains(&address.as_str())),
+        "{addresses:?}"
+    );
+    assert_eq!(running.terminate().0.code(), Some(0));
+}
+
 #[test]
 fn quiet_prints_only_the_local_line() {
     let root = site(&[]);
