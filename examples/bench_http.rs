@@ -4,7 +4,7 @@
 //!
 //! Builds and starts `target/release/liveserve` on a generated site, then measures:
 //! - start-up: from spawning the process to the first `200` (median of 20 starts);
-//! - idle memory: the server's resident set size after it has answered a few requests;
+//! - idle memory: the server's resident set size once it has served one page;
 //! - throughput and p99 latency for a small stylesheet, an HTML page (the script injected) and a
 //!   1 MiB file, with `wrk -t2 -cN -dS --latency` when wrk is installed (Debian: `apt-get install
 //!   wrk`), else with a built-in keep-alive client (`--builtin` forces it).
@@ -42,16 +42,18 @@ fn main() {
     );
 
     let server = Server::start(&binary, site.path(), &[]);
-    for path in ["/small.css", "/page.html", "/big.bin"] {
+    // Idle: started, and one page served (as after opening it in a browser).
+    assert!(get(server.port, "/page.html").starts_with(b"HTTP/1.1 200"));
+    println!(
+        "idle memory (RSS): {:.1} MiB",
+        server.rss_kib() as f64 / 1024.0
+    );
+    for path in ["/small.css", "/big.bin"] {
         assert!(
             get(server.port, path).starts_with(b"HTTP/1.1 200"),
             "{path} is served"
         );
     }
-    println!(
-        "idle memory (RSS): {:.1} MiB",
-        server.rss_kib() as f64 / 1024.0
-    );
 
     let tool = if !options.builtin && wrk_available() {
         "wrk"
