@@ -152,9 +152,12 @@ impl StaticFiles {
         let (content, variant) = match content {
             Content::Whole(bytes) if self.inject && is_html(&mime) => {
                 let data_path = url.to_url_path();
+                // The page changes with the tag, and the tag with the path and with liveserve's
+                // version: a newer liveserve must not get a 304 for a page it injects differently.
+                let tag = inject::script_tag(&data_path) + env!("CARGO_PKG_VERSION");
                 (
                     Content::Whole(inject::inject(&bytes, &data_path)),
-                    Some(hash(data_path.as_bytes())),
+                    Some(hash(tag.as_bytes())),
                 )
             }
             content => (content, None),

@@ -20,10 +20,18 @@ use crate::support::{TestServer, site, write};
 /// One browser at a time: two cores cannot run several Chromiums and keep the timings sane.
 static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Loaded first by every fixture page: records script errors and counts page loads.
+/// Loaded first by every fixture page: records script errors, counts page loads and the
+/// WebSockets the page opens.
 const PROBE_JS: &str = r#"window.__errors = [];
 addEventListener("error", (event) => window.__errors.push(String(event.message)));
 sessionStorage.setItem("loads", String(Number(sessionStorage.getItem("loads") || 0) + 1));
+window.__sockets = 0;
+window.WebSocket = class extends WebSocket {
+  constructor(...args) {
+    super(...args);
+    window.__sockets += 1;
+  }
+};
 "#;
 
 /// A fixture page: the probe, an optional stylesheet, and `body`.
@@ -577,5 +585,45 @@ async fn full_reload_reloads_for_a_stylesheet() {
             &format!("{} === 'rgb(0, 128, 0)'", computed("#title", "color")),
         )
         .await;
+    session.end().await;
+}
+
+#[tokio::test]
+#[ignore = "needs chromium and chromium-driver; run with --include-ignored"]
+async fn a_page_with_the_client_twice_starts_it_once() {
+    let root = standard_site();
+    let twice = |text: &str| {
+        let tag = "<script src=\"/__liveserve/client.js\"></script>";
+        format!(
+            "<html><head><script src=\"/probe.js\"></script>{tag}</head>\
+             <body><p id=text>{text}</p>{tag}</body></html>"
+        )
+    };
+    write(root.path(), "twice.html", twice("one").as_bytes());
+    let session = Session::open(root, "/twice.html").await;
+    let browser = &session.browser;
+    let one_socket = "window.__sockets === 1";
+    assert_eq!(
+        browser.eval(&format!("return {one_socket}")).await,
+        json!(true)
+    );
+    write(
+        session.server.root.path(),
+        "twice.html",
+        twice("two").as_bytes(),
+    );
+    browser
+        .wait_until(
+            "reloaded",
+            "document.querySelector('#text').textContent === 'two'",
+        )
+        .await;
+    browser.connected().await;
+    assert_eq!(browser.loads().await, 2, "one client, one reload");
+    assert_eq!(
+        browser.eval(&format!("return {one_socket}")).await,
+        json!(true)
+    );
+    browser.assert_no_errors().await;
     session.end().await;
 }
