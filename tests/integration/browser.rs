@@ -25,6 +25,12 @@ static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const PROBE_JS: &str = r#"window.__errors = [];
 addEventListener("error", (event) => window.__errors.push(String(event.message)));
 sessionStorage.setItem("loads", String(Number(sessionStorage.getItem("loads") || 0) + 1));
+window.__warnings = [];
+const warn = console.warn.bind(console);
+console.warn = (...args) => {
+  window.__warnings.push(args.join(" "));
+  warn(...args);
+};
 window.__sockets = 0;
 window.WebSocket = class extends WebSocket {
   constructor(...args) {
@@ -626,4 +632,32 @@ async fn a_page_with_the_client_twice_starts_it_once() {
     );
     browser.assert_no_errors().await;
     session.end().await;
+}
+
+#[tokio::test]
+#[ignore = "needs chromium and chromium-driver; run with --include-ignored"]
+async fn a_page_that_never_connects_warns_and_stays_put() {
+    let _one = ONE_BROWSER.lock().await;
+    // No WebSocket slots at all: every handshake gets 503.
+    let server =
+        TestServer::start_with(standard_site(), |config| config.max_websocket_clients = 0).await;
+    let browser = Browser::start().await;
+    browser.open(&url(&server, "/")).await;
+    browser
+        .wait_until(
+            "the client warns",
+            "window.__warnings.some((w) => w.startsWith('[liveserve]'))",
+        )
+        .await;
+    // Retries keep failing; none of them reloads the page.
+    browser
+        .wait_until("it retried", "window.__sockets >= 3")
+        .await;
+    assert_eq!(browser.loads().await, 1);
+    assert_eq!(
+        browser.eval("return window.__liveserve.connected").await,
+        json!(false)
+    );
+    browser.close().await;
+    server.stop().await;
 }
