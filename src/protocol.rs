@@ -45,11 +45,11 @@ impl ServerMessage {
     /// The message for a batch: `css` when every change is a stylesheet or source map that still
     /// exists (a deleted stylesheet cannot be swapped in), else `reload`.
     pub fn for_batch(generation: u64, changes: &[Change], full_reload: bool) -> Self {
-        let paths = changes
-            .iter()
-            .map(|change| change.url_path.clone())
-            .collect();
-        let only_styles = !changes.is_empty()
+        let paths = listed_paths(changes);
+        // A stylesheet left off the list could not be swapped: reload instead.
+        let complete = paths.len() == changes.len();
+        let only_styles = complete
+            && !changes.is_empty()
             && changes
                 .iter()
                 .all(|change| change.kind != ChangeKind::Removed && is_style(&change.url_path));
@@ -63,6 +63,26 @@ impl ServerMessage {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("messages always serialize")
     }
+}
+
+/// At most this many paths are listed in one message...
+const MAX_LISTED_PATHS: usize = 100;
+/// ...taking at most this many bytes, so a message stays far below what a socket buffers for a
+/// client (a build that writes thousands of files still sends one small message).
+const MAX_LISTED_BYTES: usize = 16 * 1024;
+
+/// The paths a message lists: all of them, or the first ones up to the limits.
+fn listed_paths(changes: &[Change]) -> Vec<String> {
+    let mut bytes = 0;
+    changes
+        .iter()
+        .take(MAX_LISTED_PATHS)
+        .take_while(|change| {
+            bytes += change.url_path.len() + 3;
+            bytes <= MAX_LISTED_BYTES
+        })
+        .map(|change| change.url_path.clone())
+        .collect()
 }
 
 fn is_style(url_path: &str) -> bool {
@@ -121,5 +141,23 @@ mod tests {
             ServerMessage::for_batch(1, &[css], true),
             ServerMessage::Reload { .. }
         ));
+    }
+
+    #[test]
+    fn a_huge_batch_lists_some_paths_and_reloads() {
+        let styles: Vec<Change> = (0..3000)
+            .map(|i| {
+                change(
+                    &format!("/css/a-long-stylesheet-name-{i}.css"),
+                    ChangeKind::Modified,
+                )
+            })
+            .collect();
+        let message = ServerMessage::for_batch(1, &styles, false);
+        let ServerMessage::Reload { paths, .. } = &message else {
+            panic!("{message:?}");
+        };
+        assert_eq!(paths.len(), MAX_LISTED_PATHS);
+        assert!(message.to_json().len() < 2 * MAX_LISTED_BYTES);
     }
 }

@@ -78,6 +78,12 @@ impl Watcher {
         };
         thread.watch(&root)?;
         thread.add_tree(&root, false);
+        // The root itself can be deleted and made again (`rm -rf dist` in a clean build): only a
+        // watch on the folder above sees it come back. Other events there are outside the root
+        // and ignored.
+        if let Some(parent) = root.parent() {
+            let _ = thread.notify.watch(parent, RecursiveMode::NonRecursive);
+        }
         std::thread::Builder::new()
             .name("liveserve-watch".into())
             .spawn(move || thread.run(events))
@@ -115,8 +121,15 @@ impl WatchThread {
                 }
             };
             let missed = self.overflowed.swap(false, Ordering::Relaxed) || event.need_rescan();
-            if missed && !self.send(everything_changed()) {
-                return;
+            if missed {
+                if !self.send(everything_changed()) {
+                    return;
+                }
+                // Folders made during the lost events have no watch yet: walk the tree again.
+                let root = self.root.clone();
+                if !self.add_tree(&root, false) {
+                    return;
+                }
             }
             for (path, kind) in classify(&event) {
                 if !self.handle(&path, kind) {
@@ -129,14 +142,21 @@ impl WatchThread {
     /// Handles one changed path; false once nobody listens any more.
     fn handle(&mut self, path: &Path, kind: ChangeKind) -> bool {
         if path.file_name().is_some_and(|name| name == ".gitignore") {
-            if let Some(folder) = path.parent() {
-                self.rules.load_gitignore(folder);
+            if let Some(folder) = path.parent().map(Path::to_path_buf) {
+                self.rules.load_gitignore(&folder);
+                // Folders the old rules ignored may be in play now: watch them, and report
+                // their files, which pages have never been told about.
+                return self.add_tree(&folder, true);
             }
             return true;
         }
         let is_dir = kind != ChangeKind::Removed
             && fs::symlink_metadata(path).is_ok_and(|metadata| metadata.is_dir());
-        if self.rules.is_ignored(path, is_dir) {
+        // A removed path may have been a folder (it is gone, so nobody can tell): a rule for
+        // folders only, such as `dist/`, must still keep its removal quiet.
+        let ignored = self.rules.is_ignored(path, is_dir)
+            || (kind == ChangeKind::Removed && self.rules.is_ignored(path, true));
+        if ignored {
             return true;
         }
         if kind == ChangeKind::Removed && self.watched.contains(path) {
@@ -156,14 +176,15 @@ impl WatchThread {
         })
     }
 
-    /// Watches `folder` and every non-ignored folder below it; with `report`, each file found is
-    /// sent as created. Symlinked folders are not followed, so link loops cannot trap it.
+    /// Watches `folder` and every non-ignored folder below it; with `report`, each file found in
+    /// a folder that had no watch before is sent as created. Symlinked folders are not followed,
+    /// so link loops cannot trap it.
     fn add_tree(&mut self, folder: &Path, report: bool) -> bool {
         let mut pending = vec![folder.to_path_buf()];
         while let Some(folder) = pending.pop() {
-            if !self.watched.contains(&folder)
-                && let Err(error) = self.watch(&folder)
-            {
+            // Only files in folders that had no watch yet are news; the others were seen.
+            let newly_watched = !self.watched.contains(&folder);
+            if newly_watched && let Err(error) = self.watch(&folder) {
                 tracing::warn!("{error}");
                 continue;
             }
@@ -178,7 +199,7 @@ impl WatchThread {
                 }
                 if is_dir {
                     pending.push(path);
-                } else if report {
+                } else if report && newly_watched {
                     let change = Change {
                         url_path: self.url_path(&path),
                         kind: ChangeKind::Created,

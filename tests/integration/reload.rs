@@ -52,6 +52,16 @@ impl Client {
         }
     }
 
+    /// Reads messages until one names `path`; returns it.
+    async fn until_named(&mut self, path: &str) -> ServerMessage {
+        loop {
+            let message = self.next().await;
+            if paths(&message).iter().any(|named| named == path) {
+                return message;
+            }
+        }
+    }
+
     /// Writes a sentinel file and asserts that the next message names only it: nothing was sent
     /// for what happened before.
     async fn assert_nothing_before_sentinel(&mut self, root: &Path) {
@@ -350,5 +360,38 @@ async fn malformed_handshakes_are_refused() {
     assert_eq!(old_version.status, 426);
     let plain = server.get("/__liveserve/ws").await;
     assert_eq!(plain.status, 400);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn watching_survives_the_root_being_deleted_and_made_again() {
+    let holder = tempfile::tempdir().unwrap();
+    write(holder.path(), "dist/index.html", b"one");
+    let server = TestServer::start_below(holder, "dist", |_| {}).await;
+    let dist = server.root.path().join("dist");
+    let (mut client, _) = Client::connect(&server).await;
+    // A clean build: the whole folder goes, then comes back.
+    std::fs::remove_dir_all(&dist).unwrap();
+    write(&dist, "index.html", b"two");
+    client.until_named("/index.html").await;
+    write(&dist, "sub/later.html", b"three");
+    client.until_named("/sub/later.html").await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_gitignore_edit_takes_effect_at_once() {
+    let server = TestServer::start(page_site()).await;
+    let root = server.root.path().to_path_buf();
+    let (mut client, _) = Client::connect(&server).await;
+    // Removing an ignored folder is as quiet as changing it.
+    std::fs::remove_dir_all(root.join("build")).unwrap();
+    client.assert_nothing_before_sentinel(&root).await;
+    // Un-ignoring a folder reports what is in it, and starts watching it.
+    write(&root, "build/out.js", b"rebuilt");
+    write(&root, ".gitignore", b"");
+    client.until_named("/build/out.js").await;
+    write(&root, "build/out.js", b"rebuilt again");
+    client.until_named("/build/out.js").await;
     server.stop().await;
 }
