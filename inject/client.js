@@ -130,7 +130,12 @@
       return;
     }
     if (!saved) return;
-    const [x, y] = JSON.parse(saved);
+    let x, y;
+    try {
+      [x, y] = JSON.parse(saved);
+    } catch (error) {
+      return;
+    }
     const restore = () => window.scrollTo(x, y);
     if (document.readyState === "complete") restore();
     else window.addEventListener("load", restore, { once: true });
@@ -140,9 +145,11 @@
 
   function swapStylesheets(paths) {
     const changed = new Set(paths);
+    // Paths name this server's files: a stylesheet from another origin (a CDN) never matches.
     const isChanged = (href) => {
       try {
-        return changed.has(new URL(href, location.href).pathname);
+        const url = new URL(href, location.href);
+        return url.origin === location.origin && changed.has(url.pathname);
       } catch (error) {
         return false;
       }
@@ -154,6 +161,8 @@
     }
     const imports = [];
     for (const sheet of Array.from(document.styleSheets)) {
+      // A link already being replaced is on its way out; its successor is the one to look at.
+      if (sheet.ownerNode && sheet.ownerNode.dataset && sheet.ownerNode.dataset.liveserveReplaced) continue;
       collectImports(sheet, isChanged, imports, 0);
     }
     for (const rule of imports) {
@@ -194,6 +203,8 @@
   // loaded, so the page never shows unstyled.
   function swapLink(link) {
     const fresh = link.cloneNode();
+    // The fresh copy has other bytes: a Subresource Integrity hash would refuse it.
+    fresh.removeAttribute("integrity");
     fresh.href = bust(link.href);
     link.dataset.liveserveReplaced = "1";
     const done = () => link.remove();
@@ -207,9 +218,10 @@
     const parent = rule.parentStyleSheet;
     const index = Array.from(parent.cssRules).indexOf(rule);
     if (index < 0) return;
-    const media = rule.media && rule.media.mediaText ? " " + rule.media.mediaText : "";
     const url = bust(new URL(rule.href, parent.href || location.href).href);
-    parent.insertRule("@import url(" + JSON.stringify(url) + ")" + media + ";", index);
+    // Keep everything after the URL (layer(), supports(), media) as the rule had it.
+    const tail = rule.cssText.replace(/^@import\s+(url\([^)]*\)|"[^"]*"|'[^']*')/i, "");
+    parent.insertRule("@import url(" + JSON.stringify(url) + ")" + tail, index);
     parent.deleteRule(index + 1);
   }
 

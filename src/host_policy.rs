@@ -63,9 +63,13 @@ impl HostPolicy {
     /// otherwise its host[:port] must be the request's `Host`, or an `--allow-host` name. The
     /// scheme is not compared, so a page behind an HTTPS reverse proxy still connects.
     pub fn origin_allowed(&self, headers: &HeaderMap) -> bool {
-        let Some(origin) = headers.get(ORIGIN) else {
+        let mut origins = headers.get_all(ORIGIN).iter();
+        let Some(origin) = origins.next() else {
             return true;
         };
+        if origins.next().is_some() {
+            return false; // a browser sends one; several can only be an attempt to confuse
+        }
         let Some(origin) = origin
             .to_str()
             .ok()
@@ -90,9 +94,12 @@ impl HostPolicy {
 
     fn allows_name(&self, name: &str) -> bool {
         let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+        let subdomain_of_localhost = name
+            .strip_suffix(".localhost")
+            .is_some_and(|label| !label.is_empty() && !label.ends_with('.'));
         is_ip_literal(&name)
             || name == "localhost"
-            || name.ends_with(".localhost")
+            || subdomain_of_localhost
             || self.allowed.contains(&name)
     }
 }
@@ -192,6 +199,8 @@ mod tests {
             assert_eq!(status(&policy, allowed), 200, "{allowed}");
         }
         for refused in [
+            ".localhost",
+            "a..localhost",
             "evil.example",
             "localhost.evil.example",
             "127.0.0.1.nip.io",

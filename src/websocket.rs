@@ -70,7 +70,7 @@ pub fn accept<B>(request: &mut Request<B>) -> Result<(Response<Body>, OnUpgrade)
     let Some(key) = headers.get(SEC_WEBSOCKET_KEY) else {
         return Err(bad("Sec-WebSocket-Key is missing"));
     };
-    if key.len() != 24 {
+    if !is_websocket_key(key.as_bytes()) {
         return Err(bad("Sec-WebSocket-Key is malformed"));
     }
     let accept_key = derive_accept_key(key.as_bytes());
@@ -86,6 +86,12 @@ pub fn accept<B>(request: &mut Request<B>) -> Result<(Response<Body>, OnUpgrade)
         response_headers.insert(SEC_WEBSOCKET_ACCEPT, accept_key);
     }
     Ok((response, upgrade))
+}
+
+/// A key is 16 bytes in base64: 22 characters of the alphabet and `==` (RFC 6455 4.1).
+fn is_websocket_key(key: &[u8]) -> bool {
+    let is_base64 = |b: &u8| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/';
+    key.len() == 24 && key[..22].iter().all(is_base64) && &key[22..] == b"=="
 }
 
 /// Whether a comma-separated header lists `token` (case-insensitively).

@@ -20,8 +20,8 @@ use crate::support::{TestServer, site, write};
 /// One browser at a time: two cores cannot run several Chromiums and keep the timings sane.
 static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Loaded first by every fixture page: records script errors, counts page loads and the
-/// WebSockets the page opens.
+/// Loaded first by every fixture page: records script errors and warnings, counts page loads,
+/// the WebSockets the page opens and the messages they receive.
 const PROBE_JS: &str = r#"window.__errors = [];
 addEventListener("error", (event) => window.__errors.push(String(event.message)));
 sessionStorage.setItem("loads", String(Number(sessionStorage.getItem("loads") || 0) + 1));
@@ -32,10 +32,12 @@ console.warn = (...args) => {
   warn(...args);
 };
 window.__sockets = 0;
+window.__messages = 0;
 window.WebSocket = class extends WebSocket {
   constructor(...args) {
     super(...args);
     window.__sockets += 1;
+    this.addEventListener("message", () => (window.__messages += 1));
   }
 };
 "#;
@@ -198,23 +200,35 @@ async fn a_stylesheet_edit_swaps_it_without_a_reload() {
         )
         .await;
 
-    // A stylesheet this page does not use changes nothing; the next change proves it was seen.
+    // A stylesheet this page does not use changes nothing: once its message has arrived, the
+    // page still has the same link, the same colour and no reload.
+    let messages = browser
+        .eval("return window.__messages")
+        .await
+        .as_i64()
+        .unwrap();
+    let link = "document.querySelector('link[rel=stylesheet]').href";
+    let href = browser.eval(&format!("return {link}")).await;
     write(
         server.root.path(),
         "css/unused.css",
         b"h1 { color: rgb(1, 2, 3); }",
     );
-    write(
-        server.root.path(),
-        "css/site.css",
-        b"h1 { color: rgb(0, 0, 255); }",
-    );
     browser
         .wait_until(
-            "the sentinel colour applies",
-            &format!("{color} === 'rgb(0, 0, 255)'"),
+            "the message arrived",
+            &format!("window.__messages > {messages}"),
         )
         .await;
+    assert_eq!(
+        browser.eval(&format!("return {link}")).await,
+        href,
+        "the link was not swapped"
+    );
+    assert_eq!(
+        browser.eval(&format!("return {color}")).await,
+        json!("rgb(0, 128, 0)")
+    );
     assert!(browser.has_marker().await);
     assert_eq!(browser.loads().await, 1);
     browser.assert_no_errors().await;
@@ -270,7 +284,20 @@ async fn an_imported_stylesheet_edit_applies_without_a_reload() {
 #[ignore = "needs chromium and chromium-driver; run with --include-ignored"]
 async fn the_scroll_position_survives_a_reload() {
     let root = standard_site();
-    let long = |text: &str| page(None, &format!("<div style=\"height:6000px\">{text}</div>"));
+    // The browser's own scroll restoration is off, so only the client can bring it back.
+    let long = |text: &str| {
+        page(
+            None,
+            &format!(
+                "<script src=\"/manual-scroll.js\"></script><div style=\"height:6000px\">{text}</div>"
+            ),
+        )
+    };
+    write(
+        root.path(),
+        "manual-scroll.js",
+        b"history.scrollRestoration = 'manual';",
+    );
     write(root.path(), "long.html", long("one").as_bytes());
     let session = Session::open(root, "/long.html").await;
     let (server, browser) = (&session.server, &session.browser);

@@ -136,6 +136,19 @@ async fn attacks_are_refused_and_leak_nothing() {
         ("no key", websocket("Sec-WebSocket-Version: 13\r\n"), &[400]),
         ("short key", websocket("Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: abc\r\n"), &[400]),
         ("old version", websocket(&format!("Sec-WebSocket-Version: 8\r\n{KEY}")), &[426]),
+        (
+            "key outside base64",
+            websocket("Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ************************\r\n"),
+            &[400],
+        ),
+        (
+            "two origins",
+            websocket(&format!(
+                "Sec-WebSocket-Version: 13\r\n{KEY}Origin: http://localhost\r\nOrigin: http://evil.example\r\n"
+            )),
+            &[403],
+        ),
+        ("bare .localhost", with_host("/index.html", ".localhost"), &[403]),
         ("POST upgrade", websocket_ok.replacen("GET", "POST", 1), &[400]),
         // Reading the project's code from another site.
         (
