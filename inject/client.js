@@ -119,6 +119,11 @@
       // Storage can be unavailable (privacy modes); the reload still happens.
     }
     location.reload();
+    // Normally the page is gone long before this runs; if a `beforeunload` prompt kept it,
+    // go back to listening so the next change still reloads.
+    setTimeout(() => {
+      reloading = false;
+    }, 1000);
   }
 
   function restoreScroll() {
