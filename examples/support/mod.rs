@@ -55,7 +55,14 @@ impl Server {
             .unwrap_or(0)
     }
 
-    pub fn stop(mut self) {
+    pub fn stop(self) {
+        drop(self);
+    }
+}
+
+/// A benchmark that panics or is cut short still takes its server down.
+impl Drop for Server {
+    fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
