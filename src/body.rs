@@ -47,12 +47,6 @@ impl From<Bytes> for Body {
     }
 }
 
-impl From<String> for Body {
-    fn from(text: String) -> Self {
-        Body::from(Bytes::from(text))
-    }
-}
-
 /// Reads up to `limit` bytes from `file`; fewer only at end of file.
 pub fn read_chunk(file: &mut File, limit: usize) -> io::Result<Bytes> {
     let mut chunk = Vec::with_capacity(limit);

@@ -262,11 +262,15 @@ fn everything_changed() -> Change {
 /// The paths an event is about, each with what happened to it. Renames are a removal of the old
 /// name and a creation of the new one; reads are not changes.
 fn classify(event: &Event) -> Vec<(PathBuf, ChangeKind)> {
-    let exists_now = |path: &PathBuf| {
-        if fs::symlink_metadata(path).is_ok() {
-            ChangeKind::Created
-        } else {
-            ChangeKind::Removed
+    // For events that do not say what happened, the file system does: gone, or there.
+    let now = |present: ChangeKind| {
+        move |path: &PathBuf| {
+            let kind = if fs::symlink_metadata(path).is_ok() {
+                present
+            } else {
+                ChangeKind::Removed
+            };
+            (path.clone(), kind)
         }
     };
     match event.kind {
@@ -285,23 +289,13 @@ fn classify(event: &Event) -> Vec<(PathBuf, ChangeKind)> {
             let to = paths.next().map(|path| (path.clone(), ChangeKind::Created));
             from.into_iter().chain(to).collect()
         }
-        EventKind::Modify(ModifyKind::Name(_)) => event
-            .paths
-            .iter()
-            .map(|path| (path.clone(), exists_now(path)))
-            .collect(),
+        EventKind::Modify(ModifyKind::Name(_)) => {
+            event.paths.iter().map(now(ChangeKind::Created)).collect()
+        }
         EventKind::Modify(_) => with_kind(&event.paths, ChangeKind::Modified),
-        EventKind::Any | EventKind::Other => event
-            .paths
-            .iter()
-            .map(|path| {
-                let kind = match exists_now(path) {
-                    ChangeKind::Created => ChangeKind::Modified,
-                    other => other,
-                };
-                (path.clone(), kind)
-            })
-            .collect(),
+        EventKind::Any | EventKind::Other => {
+            event.paths.iter().map(now(ChangeKind::Modified)).collect()
+        }
     }
 }
 
