@@ -12,22 +12,13 @@
 //! Everything runs on loopback. Load generator and server share the machine's cores, as they do
 //! for the figures in the README.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 #[path = "support/mod.rs"]
 mod support;
 
-use support::{Server, build_release_binary};
-
-struct Options {
-    seconds: u64,
-    connections: usize,
-    builtin: bool,
-}
+use support::{LoadOptions, Server, build_release_binary, get, load, load_tool};
 
 fn main() {
     let options = parse_options();
@@ -55,26 +46,18 @@ fn main() {
         );
     }
 
-    let tool = if !options.builtin && wrk_available() {
-        "wrk"
-    } else {
-        "built-in client"
-    };
     println!(
-        "load: {tool}, {} connections, {} s per file, 2 cores shared with the server",
-        options.connections, options.seconds
+        "load: {}, {} connections, {} s per file, 2 cores shared with the server",
+        load_tool(&options),
+        options.connections,
+        options.seconds
     );
     for (label, path) in [
         ("small stylesheet (600 B)", "/small.css"),
         ("HTML page, script injected (2 KiB)", "/page.html"),
         ("1 MiB file", "/big.bin"),
     ] {
-        let url = format!("http://127.0.0.1:{}{path}", server.port);
-        let result = if tool == "wrk" {
-            run_wrk(&url, &options)
-        } else {
-            run_builtin(server.port, path, &options)
-        };
+        let result = load(server.port, path, &options);
         println!(
             "{label:<38} {:>9.0} req/s   p99 {:>6.2} ms",
             result.requests_per_second, result.p99_ms
@@ -87,8 +70,8 @@ fn main() {
     server.stop();
 }
 
-fn parse_options() -> Options {
-    let mut options = Options {
+fn parse_options() -> LoadOptions {
+    let mut options = LoadOptions {
         seconds: 5,
         connections: 50,
         builtin: false,
@@ -145,123 +128,4 @@ fn measure_startup(binary: &Path, root: &Path) -> Duration {
         .collect();
     samples.sort();
     samples[samples.len() / 2]
-}
-
-fn get(port: u16, path: &str) -> Vec<u8> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    response
-}
-
-struct LoadResult {
-    requests_per_second: f64,
-    p99_ms: f64,
-}
-
-fn wrk_available() -> bool {
-    Command::new("wrk").arg("--version").output().is_ok()
-}
-
-fn run_wrk(url: &str, options: &Options) -> LoadResult {
-    let output = Command::new("wrk")
-        .args([
-            "-t2",
-            &format!("-c{}", options.connections),
-            &format!("-d{}s", options.seconds),
-            "--latency",
-            url,
-        ])
-        .output()
-        .expect("running wrk");
-    let report = String::from_utf8_lossy(&output.stdout);
-    let requests_per_second = report
-        .lines()
-        .find_map(|line| line.strip_prefix("Requests/sec:"))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no Requests/sec in wrk's report:\n{report}"));
-    let p99 = report
-        .lines()
-        .find_map(|line| line.trim().strip_prefix("99%"))
-        .map(|value| parse_wrk_duration(value.trim()))
-        .unwrap_or_else(|| panic!("no 99% line in wrk's report:\n{report}"));
-    if report.contains("Non-2xx") || report.contains("Socket errors") {
-        eprintln!("wrk reported errors:\n{report}");
-    }
-    LoadResult {
-        requests_per_second,
-        p99_ms: p99,
-    }
-}
-
-/// wrk prints durations as `812.00us`, `1.23ms` or `2.00s`.
-fn parse_wrk_duration(text: &str) -> f64 {
-    let split = text
-        .find(|c: char| c.is_ascii_alphabetic())
-        .unwrap_or(text.len());
-    let value: f64 = text[..split].parse().unwrap_or(f64::NAN);
-    match &text[split..] {
-        "us" => value / 1000.0,
-        "ms" => value,
-        "s" => value * 1000.0,
-        "m" => value * 60_000.0,
-        _ => f64::NAN,
-    }
-}
-
-/// N keep-alive connections, each sending one request at a time, for the configured time.
-fn run_builtin(port: u16, path: &str, options: &Options) -> LoadResult {
-    let deadline = Instant::now() + Duration::from_secs(options.seconds);
-    let workers: Vec<_> = (0..options.connections)
-        .map(|_| {
-            let path = path.to_owned();
-            std::thread::spawn(move || {
-                let mut latencies = Vec::new();
-                let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-                stream.set_nodelay(true).unwrap();
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut writer = stream;
-                let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
-                let mut body = Vec::new();
-                while Instant::now() < deadline {
-                    let started = Instant::now();
-                    writer.write_all(request.as_bytes()).unwrap();
-                    let mut length = 0;
-                    let mut line = String::new();
-                    loop {
-                        line.clear();
-                        reader.read_line(&mut line).unwrap();
-                        if line == "\r\n" {
-                            break;
-                        }
-                        if let Some(value) =
-                            line.to_ascii_lowercase().strip_prefix("content-length:")
-                        {
-                            length = value.trim().parse().unwrap();
-                        }
-                    }
-                    body.resize(length, 0);
-                    reader.read_exact(&mut body).unwrap();
-                    latencies.push(started.elapsed());
-                }
-                latencies
-            })
-        })
-        .collect();
-    let started = Instant::now();
-    let mut latencies: Vec<Duration> = workers
-        .into_iter()
-        .flat_map(|worker| worker.join().unwrap())
-        .collect();
-    let elapsed = started.elapsed().max(Duration::from_secs(options.seconds));
-    latencies.sort();
-    LoadResult {
-        requests_per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
-        p99_ms: latencies[latencies.len() * 99 / 100].as_secs_f64() * 1000.0,
-    }
 }

@@ -15,6 +15,12 @@
 //!   style has changed. Prints p50/p95 of each. Times are taken in the page
 //!   (`performance.timeOrigin + performance.now()`) against the wall clock before the write.
 //!
+//! - Big tree (`--big-tree`): a generated site of 20,000 folders and 100,000 files. Prints the time
+//!   from spawning the server until it answers (it watches the whole tree before it serves), its
+//!   memory, its CPU time and the messages sent over 10 s with nothing edited, the CPU time of its
+//!   watcher threads while it serves a page under load, the messages for a burst that rewrites
+//!   30,000 files (far more events than the watcher queues), and the latency of one edit after.
+//!
 //! The quiet window is liveserve's default (15 ms); the figures include it.
 
 use std::path::Path;
@@ -30,7 +36,7 @@ mod support;
 #[path = "../tests/integration/browser_driver.rs"]
 mod browser_driver;
 
-use support::{Server, build_release_binary};
+use support::{LoadOptions, Server, build_release_binary, get, load, load_tool};
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -42,17 +48,25 @@ async fn main() {
     let mut writes = 200;
     let mut clients = 1000;
     let mut browser = false;
+    let mut big = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        if arg == "--browser" {
-            browser = true;
-            continue;
+        match arg.as_str() {
+            "--browser" => {
+                browser = true;
+                continue;
+            }
+            "--big-tree" => {
+                big = true;
+                continue;
+            }
+            _ => {}
         }
         let value = args.next().and_then(|value| value.parse().ok());
         match (arg.as_str(), value) {
             ("--writes", Some(value)) => writes = value,
             ("--clients", Some(value)) => clients = value,
-            _ => panic!("usage: bench_reload [--writes N] [--clients N] [--browser]"),
+            _ => panic!("usage: bench_reload [--writes N] [--clients N] [--browser | --big-tree]"),
         }
     }
     // The fan-out mode holds a socket per client in this process too.
@@ -61,6 +75,10 @@ async fn main() {
     let binary = build_release_binary();
     if browser {
         browser_latency(&binary).await;
+        return;
+    }
+    if big {
+        big_tree(&binary).await;
         return;
     }
     let site = tempfile::tempdir().expect("creating a temporary folder");
@@ -295,4 +313,176 @@ fn copy_folder(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), target).unwrap();
         }
     }
+}
+
+/// The big tree: `BIG_TREE_TOP` folders of `BIG_TREE_LEAVES` folders, each with
+/// `BIG_TREE_FILES` pages.
+const BIG_TREE_TOP: usize = 200;
+const BIG_TREE_LEAVES: usize = 100;
+const BIG_TREE_FILES: usize = 5;
+
+async fn big_tree(binary: &Path) {
+    let site = tempfile::tempdir().expect("creating a temporary folder");
+    let made = Instant::now();
+    for top in 0..BIG_TREE_TOP {
+        for leaf in 0..BIG_TREE_LEAVES {
+            let folder = site.path().join(format!("s{top}/p{leaf}"));
+            std::fs::create_dir_all(&folder).unwrap();
+            for file in 0..BIG_TREE_FILES {
+                std::fs::write(folder.join(format!("f{file}.html")), "<p>page</p>").unwrap();
+            }
+        }
+    }
+    let folders = BIG_TREE_TOP * (BIG_TREE_LEAVES + 1);
+    let files = BIG_TREE_TOP * BIG_TREE_LEAVES * BIG_TREE_FILES;
+    println!(
+        "big tree: {folders} folders, {files} files (made in {:.1} s)",
+        made.elapsed().as_secs_f64()
+    );
+
+    let started = Instant::now();
+    let server = Server::start(binary, site.path(), &[]);
+    let page = "/s100/p50/f1.html";
+    assert!(get(server.port, page).starts_with(b"HTTP/1.1 200"));
+    println!(
+        "start → every folder watched and the first page served: {:.0} ms; memory (RSS) {:.1} MiB",
+        started.elapsed().as_secs_f64() * 1000.0,
+        server.rss_kib() as f64 / 1024.0
+    );
+
+    let mut socket = connect(server.port).await;
+    let idle = Duration::from_secs(10);
+    let cpu_before = cpu_ms(&format!("/proc/{}/stat", server.pid()));
+    let idle_messages = count_messages(&mut socket, idle).await;
+    let cpu_idle = cpu_ms(&format!("/proc/{}/stat", server.pid())) - cpu_before;
+    println!(
+        "idle {} s: {idle_messages} messages, {cpu_idle:.0} ms of CPU ({:.2}% of a core)",
+        idle.as_secs(),
+        cpu_idle / idle.as_millis() as f64 * 100.0
+    );
+
+    let options = LoadOptions {
+        seconds: 5,
+        connections: 50,
+        builtin: false,
+    };
+    let watcher_before = watcher_cpu_ms(server.pid());
+    let port = server.port;
+    let tool = load_tool(&options);
+    let loaded = tokio::task::spawn_blocking(move || load(port, page, &options));
+    let load_messages = count_messages(&mut socket, Duration::from_secs(5)).await;
+    let result = loaded.await.unwrap();
+    let watcher_load = watcher_cpu_ms(server.pid()) - watcher_before;
+    println!(
+        "serving {page} under load ({}, {:.0} req/s for 5 s): watcher threads {watcher_load:.0} ms of CPU, {load_messages} messages",
+        tool, result.requests_per_second
+    );
+
+    let burst: Vec<_> = (0..BIG_TREE_TOP)
+        .flat_map(|top| (0..BIG_TREE_LEAVES).map(move |leaf| (top, leaf)))
+        .flat_map(|(top, leaf)| (0..3).map(move |file| format!("s{top}/p{leaf}/f{file}.html")))
+        .take(30_000)
+        .collect();
+    let root = site.path().to_path_buf();
+    let burst_started = Instant::now();
+    let writer = tokio::task::spawn_blocking(move || {
+        for path in &burst {
+            std::fs::write(root.join(path), "<p>rewritten</p>").unwrap();
+        }
+        (burst.len(), burst_started.elapsed())
+    });
+    // Every message until the burst is written and nothing more came for 3 s.
+    let mut messages = Vec::new();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(3), next_message(&mut socket)).await {
+            Ok(Some(message)) => messages.push((burst_started.elapsed(), message)),
+            _ if writer.is_finished() => break,
+            _ => {}
+        }
+    }
+    let (written, burst_took) = writer.await.unwrap();
+    let everything = matches!(
+        messages.as_slice(),
+        [(_, ServerMessage::Reload { paths, .. })] if paths == &["/"]
+    );
+    let first_after_end = messages.first().map_or(f64::NAN, |(at, _)| {
+        (at.as_secs_f64() - burst_took.as_secs_f64()) * 1000.0
+    });
+    println!(
+        "burst rewriting {written} files in {:.1} s: {} message(s){}, the first {first_after_end:.0} ms after the last write",
+        burst_took.as_secs_f64(),
+        messages.len(),
+        if everything {
+            " (reload everything)"
+        } else {
+            ""
+        },
+    );
+
+    let edited = Instant::now();
+    std::fs::write(site.path().join("s199/p99/f4.html"), "<p>edited</p>").unwrap();
+    let message = next_message(&mut socket).await;
+    let named = matches!(&message, Some(ServerMessage::Reload { paths, .. }) if paths == &["/s199/p99/f4.html"]);
+    println!(
+        "then one edit: {} in {:.1} ms",
+        if named {
+            "one message naming it"
+        } else {
+            "NOT announced as expected"
+        },
+        edited.elapsed().as_secs_f64() * 1000.0
+    );
+    server.stop();
+}
+
+/// Counts protocol messages arriving within `period`.
+async fn count_messages(socket: &mut Socket, period: Duration) -> usize {
+    let deadline = tokio::time::Instant::now() + period;
+    let mut count = 0;
+    while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(deadline, socket.next()).await {
+        if matches!(frame, Message::Text(_)) {
+            count += 1;
+        }
+    }
+    count
+}
+
+/// User and system CPU time from a `/proc/.../stat` file, in milliseconds.
+fn cpu_ms(stat_file: &str) -> f64 {
+    let stat = std::fs::read_to_string(stat_file).unwrap_or_default();
+    // The fields after the command name (which may contain spaces), from the state on.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&field| fields.get(field)?.parse::<f64>().ok())
+        .sum();
+    ticks * 1000.0 / clock_ticks_per_second()
+}
+
+/// CPU time of the server's watcher threads: liveserve's own and notify's.
+fn watcher_cpu_ms(pid: u32) -> f64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0.0;
+    };
+    tasks
+        .flatten()
+        .filter(|task| {
+            let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            name.starts_with("liveserve-watch") || name.starts_with("notify-rs")
+        })
+        .map(|task| cpu_ms(&task.path().join("stat").to_string_lossy()))
+        .sum()
+}
+
+fn clock_ticks_per_second() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|output| String::from_utf8(output.stdout).ok()?.trim().parse().ok())
+        .unwrap_or(100.0)
 }

@@ -164,9 +164,11 @@ struct Reloading {
 
 async fn start_reloading(config: &Config, root: PathBuf) -> anyhow::Result<Reloading> {
     let rules = IgnoreRules::new(&root, config.access(), &config.ignore, config.gitignore)?;
-    let (changes_tx, changes) = mpsc::channel(1024);
+    let (observations_tx, observations) = mpsc::channel(1024);
+    let backlog = config.watch_backlog;
     let watcher =
-        tokio::task::spawn_blocking(move || Watcher::start(root, rules, changes_tx)).await??;
+        tokio::task::spawn_blocking(move || Watcher::start(root, rules, backlog, observations_tx))
+            .await??;
     let hub = Arc::new(ReloadHub::new(config.full_reload));
     let timing = batcher::Timing {
         quiet: config.quiet_window,
@@ -174,7 +176,7 @@ async fn start_reloading(config: &Config, root: PathBuf) -> anyhow::Result<Reloa
     };
     let publisher = hub.clone();
     let verbose = config.verbose;
-    tokio::spawn(batcher::run(changes, timing, move |batch| {
+    tokio::spawn(batcher::run(observations, timing, move |batch| {
         let message = publisher.publish(&batch);
         if verbose {
             let paths: Vec<&str> = batch

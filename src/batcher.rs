@@ -3,7 +3,13 @@
 //! The first change opens a window; the window closes once no change has come for the quiet
 //! period, or when it has been open for the maximum wait, so a stream of writes that never pauses
 //! still reloads about once a second.
+//!
+//! A burst too large to follow file by file (a checkout of another branch, a full rebuild of a
+//! big site) is one reload of everything at its end, not one a second through it, showing
+//! half-written states: a batch that reaches [`LARGE_BURST`] files, or in which the watcher lost
+//! events, becomes "everything changed" and closes only once the burst is over.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -19,31 +25,53 @@ pub const DEFAULT_QUIET: Duration = Duration::from_millis(15);
 /// The longest a batch stays open while changes keep coming.
 pub const MAX_WAIT: Duration = Duration::from_secs(1);
 
+/// A batch with this many files is a large burst: a person's save or an ordinary build writes far
+/// fewer, and a message lists only the first hundred anyway.
+const LARGE_BURST: usize = 1_000;
+
+/// A large burst is over once nothing has changed for this long: tools writing thousands of files
+/// pause between groups of them for longer than the quiet period.
+pub const BURST_OVER_AFTER: Duration = Duration::from_millis(100);
+
+/// A large burst that never pauses is still delivered after this long.
+pub const MAX_BURST: Duration = Duration::from_secs(5);
+
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
     pub quiet: Duration,
     pub max_wait: Duration,
 }
 
-/// Receives changes until the channel closes, calling `on_batch` once per non-empty batch.
+/// What the watcher tells the batcher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Observation {
+    /// One file changed.
+    Change(Change),
+    /// Events were lost (a burst larger than the queues hold): anything may have changed. The
+    /// batch stays open until [`Observation::CaughtUp`].
+    EventsLost,
+    /// The watcher has caught up after lost events: every folder is watched again.
+    CaughtUp,
+}
+
+/// Receives observations until the channel closes, calling `on_batch` once per non-empty batch.
 pub async fn run(
-    mut changes: mpsc::Receiver<Change>,
+    mut observations: mpsc::Receiver<Observation>,
     timing: Timing,
     mut on_batch: impl FnMut(Vec<Change>),
 ) {
-    while let Some(first) = changes.recv().await {
+    while let Some(first) = observations.recv().await {
+        let opened = Instant::now();
         let mut batch = Batch::default();
         batch.add(first);
-        let closes_at_latest = Instant::now() + timing.max_wait;
-        let mut open = true;
-        while open {
-            let closes = (Instant::now() + timing.quiet).min(closes_at_latest);
+        loop {
+            let closes = batch.closes_at(Instant::now(), opened, timing);
             tokio::select! {
-                change = changes.recv() => match change {
-                    Some(change) => batch.add(change),
-                    None => open = false,
+                observation = observations.recv() => match observation {
+                    Some(observation) => batch.add(observation),
+                    None => break,
                 },
-                () = tokio::time::sleep_until(closes) => open = false,
+                () = sleep_until(closes) => break,
             }
         }
         let changes = batch.finish();
@@ -53,10 +81,24 @@ pub async fn run(
     }
 }
 
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Changes in the order first seen, one entry per path.
 #[derive(Default)]
 struct Batch {
     entries: Vec<Entry>,
+    /// Where each path's entry is, so adding a change does not search the batch.
+    index: HashMap<String, usize>,
+    /// A large burst, or events were lost: the batch is "everything changed".
+    everything: bool,
+    /// Events were lost and the watcher has not caught up yet.
+    catching_up: bool,
 }
 
 struct Entry {
@@ -66,24 +108,63 @@ struct Entry {
 }
 
 impl Batch {
-    fn add(&mut self, change: Change) {
-        match self
-            .entries
-            .iter_mut()
-            .find(|entry| entry.url_path == change.url_path)
-        {
-            Some(entry) => entry.last = change.kind,
-            None => self.entries.push(Entry {
-                url_path: change.url_path,
-                first: change.kind,
-                last: change.kind,
-            }),
+    fn add(&mut self, observation: Observation) {
+        let change = match observation {
+            Observation::Change(change) => change,
+            Observation::EventsLost => {
+                self.become_everything();
+                self.catching_up = true;
+                return;
+            }
+            Observation::CaughtUp => {
+                self.catching_up = false;
+                return;
+            }
+        };
+        if self.everything {
+            return; // already covered
+        }
+        match self.index.get(&change.url_path) {
+            Some(&at) => self.entries[at].last = change.kind,
+            None => {
+                self.index
+                    .insert(change.url_path.clone(), self.entries.len());
+                self.entries.push(Entry {
+                    url_path: change.url_path,
+                    first: change.kind,
+                    last: change.kind,
+                });
+                if self.entries.len() >= LARGE_BURST {
+                    self.become_everything();
+                }
+            }
+        }
+    }
+
+    fn become_everything(&mut self) {
+        self.everything = true;
+        self.entries = Vec::new();
+        self.index = HashMap::new();
+    }
+
+    /// When the batch closes if nothing more comes, the last observation having come `now`.
+    /// While the watcher catches up, only its word closes the batch.
+    fn closes_at(&self, now: Instant, opened: Instant, timing: Timing) -> Option<Instant> {
+        if self.catching_up {
+            None
+        } else if self.everything {
+            Some((now + BURST_OVER_AFTER).min(opened + MAX_BURST))
+        } else {
+            Some((now + timing.quiet).min(opened + timing.max_wait))
         }
     }
 
     /// The batch's changes, without files that were created and removed again inside it (an
     /// atomic save's temp file): they never existed as far as a page is concerned.
     fn finish(self) -> Vec<Change> {
+        if self.everything {
+            return vec![everything_changed()];
+        }
         self.entries
             .into_iter()
             .filter(|entry| {
@@ -94,6 +175,15 @@ impl Batch {
                 kind: entry.last,
             })
             .collect()
+    }
+}
+
+/// The batch for a large burst or lost events: the root changed, so every page reloads, which is
+/// always right.
+fn everything_changed() -> Change {
+    Change {
+        url_path: "/".to_owned(),
+        kind: ChangeKind::Modified,
     }
 }
 
@@ -114,10 +204,14 @@ mod tests {
         }
     }
 
+    fn changed(path: &str, kind: ChangeKind) -> Observation {
+        Observation::Change(change(path, kind))
+    }
+
     type Delivered = Arc<Mutex<Vec<Vec<Change>>>>;
 
     /// Starts a batcher; returns the sender and the batches it has delivered so far.
-    fn start() -> (mpsc::Sender<Change>, Delivered) {
+    fn start() -> (mpsc::Sender<Observation>, Delivered) {
         let (send, receive) = mpsc::channel(1024);
         let batches = Arc::new(Mutex::new(Vec::new()));
         let delivered = batches.clone();
@@ -143,10 +237,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_save_is_one_batch_after_the_quiet_period() {
         let (send, batches) = start();
-        send.send(change("/a.html", ChangeKind::Modified))
+        send.send(changed("/a.html", ChangeKind::Modified))
             .await
             .unwrap();
-        send.send(change("/a.html", ChangeKind::Modified))
+        send.send(changed("/a.html", ChangeKind::Modified))
             .await
             .unwrap();
         advance(10).await;
@@ -166,7 +260,7 @@ mod tests {
     async fn a_build_writing_fifty_files_without_pauses_is_one_batch() {
         let (send, batches) = start();
         for i in 0..50 {
-            send.send(change(&format!("/f{i}.js"), ChangeKind::Modified))
+            send.send(changed(&format!("/f{i}.js"), ChangeKind::Modified))
                 .await
                 .unwrap();
             advance(6).await; // 300 ms in all, never quiet for 15 ms
@@ -182,7 +276,7 @@ mod tests {
     async fn a_stream_that_never_pauses_still_delivers_every_second() {
         let (send, batches) = start();
         for i in 0..250 {
-            send.send(change(&format!("/f{i}.js"), ChangeKind::Modified))
+            send.send(changed(&format!("/f{i}.js"), ChangeKind::Modified))
                 .await
                 .unwrap();
             advance(10).await; // 2.5 s of changes, 10 ms apart
@@ -195,11 +289,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn separate_saves_are_separate_batches() {
         let (send, batches) = start();
-        send.send(change("/a.html", ChangeKind::Modified))
+        send.send(changed("/a.html", ChangeKind::Modified))
             .await
             .unwrap();
         advance(30).await;
-        send.send(change("/a.html", ChangeKind::Modified))
+        send.send(changed("/a.html", ChangeKind::Modified))
             .await
             .unwrap();
         advance(30).await;
@@ -209,13 +303,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_temp_file_created_and_removed_in_one_batch_is_dropped() {
         let (send, batches) = start();
-        send.send(change("/a.html.tmp", ChangeKind::Created))
+        send.send(changed("/a.html.tmp", ChangeKind::Created))
             .await
             .unwrap();
-        send.send(change("/a.html.tmp", ChangeKind::Removed))
+        send.send(changed("/a.html.tmp", ChangeKind::Removed))
             .await
             .unwrap();
-        send.send(change("/a.html", ChangeKind::Created))
+        send.send(changed("/a.html", ChangeKind::Created))
             .await
             .unwrap();
         advance(20).await;
@@ -225,10 +319,10 @@ mod tests {
             vec![vec![change("/a.html", ChangeKind::Created)]]
         );
 
-        send.send(change("/b.tmp", ChangeKind::Created))
+        send.send(changed("/b.tmp", ChangeKind::Created))
             .await
             .unwrap();
-        send.send(change("/b.tmp", ChangeKind::Removed))
+        send.send(changed("/b.tmp", ChangeKind::Removed))
             .await
             .unwrap();
         advance(20).await;
@@ -237,5 +331,80 @@ mod tests {
             1,
             "an empty batch sends nothing"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn lost_events_hold_the_batch_until_the_watcher_catches_up_then_reload_everything() {
+        let (send, batches) = start();
+        send.send(changed("/a.html", ChangeKind::Modified))
+            .await
+            .unwrap();
+        send.send(Observation::EventsLost).await.unwrap();
+        for i in 0..100 {
+            send.send(changed(&format!("/f{i}.js"), ChangeKind::Created))
+                .await
+                .unwrap();
+        }
+        advance(5_000).await; // far past the quiet window and the maximum wait
+        assert!(
+            batches.lock().unwrap().is_empty(),
+            "nothing before the watcher has caught up"
+        );
+        send.send(Observation::CaughtUp).await.unwrap();
+        advance(20).await;
+        assert_eq!(
+            *batches.lock().unwrap(),
+            vec![vec![change("/", ChangeKind::Modified)]]
+        );
+
+        // Then back to normal.
+        send.send(changed("/b.html", ChangeKind::Modified))
+            .await
+            .unwrap();
+        advance(20).await;
+        assert_eq!(
+            batches.lock().unwrap().last(),
+            Some(&vec![change("/b.html", ChangeKind::Modified)])
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_large_burst_is_one_reload_of_everything_at_its_end() {
+        let (send, batches) = start();
+        for i in 0..15_000 {
+            send.send(changed(&format!("/f{i}.html"), ChangeKind::Modified))
+                .await
+                .unwrap();
+            if i % 5 == 0 {
+                advance(1).await; // 3 s of changes, never quiet for 100 ms
+            }
+        }
+        assert!(batches.lock().unwrap().is_empty(), "not once a second");
+        advance(90).await;
+        assert!(
+            batches.lock().unwrap().is_empty(),
+            "not before the burst is over"
+        );
+        advance(20).await;
+        assert_eq!(
+            *batches.lock().unwrap(),
+            vec![vec![change("/", ChangeKind::Modified)]]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_large_burst_that_never_pauses_is_still_delivered() {
+        let (send, batches) = start();
+        for i in 0..35_000 {
+            send.send(changed(&format!("/f{i}.html"), ChangeKind::Modified))
+                .await
+                .unwrap();
+            if i % 5 == 0 {
+                advance(1).await; // 7 s of changes
+            }
+        }
+        advance(200).await;
+        let delivered = batches.lock().unwrap();
+        assert_eq!(delivered.len(), 2, "one after 5 s, one at the end");
     }
 }

@@ -35,6 +35,9 @@ pub struct Config {
     pub cors: bool,
     /// WebSocket clients served at once; more are refused with 503.
     pub max_websocket_clients: usize,
+    /// File events the watcher holds while it works; a burst larger than this counts as lost
+    /// events, and becomes one "everything changed" once the watcher has caught up.
+    pub watch_backlog: usize,
     /// How long a client may take to send its request headers. hyper enforces it only because
     /// the server sets a timer; without a bound, slow clients could hold connections forever.
     pub header_read_timeout: Duration,
@@ -56,6 +59,7 @@ impl Config {
             cors: false,
             max_websocket_clients: 16_384,
             header_read_timeout: Duration::from_secs(30),
+            watch_backlog: crate::watcher::DEFAULT_BACKLOG,
         }
     }
 

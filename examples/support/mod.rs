@@ -1,8 +1,14 @@
-//! What the benchmark programs share: building and running the real `liveserve` binary.
+//! What the benchmark programs share: building and running the real `liveserve` binary, and
+//! loading it with HTTP requests.
 
-use std::io::{BufRead, BufReader};
+// Each benchmark program compiles this module and uses a part of it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// Builds the release binary (as `cargo run --release` would) and returns its path.
 pub fn build_release_binary() -> PathBuf {
@@ -55,6 +61,10 @@ impl Server {
             .unwrap_or(0)
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn stop(self) {
         drop(self);
     }
@@ -65,5 +75,155 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// How hard and how long a load generator works.
+pub struct LoadOptions {
+    pub seconds: u64,
+    pub connections: usize,
+    /// Use the built-in client even when wrk is installed.
+    pub builtin: bool,
+}
+
+/// What [`load`] will use, for the report.
+pub fn load_tool(options: &LoadOptions) -> &'static str {
+    if uses_wrk(options) {
+        "wrk"
+    } else {
+        "built-in client"
+    }
+}
+
+fn uses_wrk(options: &LoadOptions) -> bool {
+    !options.builtin && wrk_available()
+}
+
+/// Loads `path` as `options` say, with wrk when it is installed (Debian: `apt-get install wrk`),
+/// else with the built-in keep-alive client.
+pub fn load(port: u16, path: &str, options: &LoadOptions) -> LoadResult {
+    if uses_wrk(options) {
+        run_wrk(&format!("http://127.0.0.1:{port}{path}"), options)
+    } else {
+        run_builtin(port, path, options)
+    }
+}
+
+pub fn get(port: u16, path: &str) -> Vec<u8> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    response
+}
+
+pub struct LoadResult {
+    pub requests_per_second: f64,
+    pub p99_ms: f64,
+}
+
+fn wrk_available() -> bool {
+    Command::new("wrk").arg("--version").output().is_ok()
+}
+
+fn run_wrk(url: &str, options: &LoadOptions) -> LoadResult {
+    let output = Command::new("wrk")
+        .args([
+            "-t2",
+            &format!("-c{}", options.connections),
+            &format!("-d{}s", options.seconds),
+            "--latency",
+            url,
+        ])
+        .output()
+        .expect("running wrk");
+    let report = String::from_utf8_lossy(&output.stdout);
+    let requests_per_second = report
+        .lines()
+        .find_map(|line| line.strip_prefix("Requests/sec:"))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no Requests/sec in wrk's report:\n{report}"));
+    let p99 = report
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("99%"))
+        .map(|value| parse_wrk_duration(value.trim()))
+        .unwrap_or_else(|| panic!("no 99% line in wrk's report:\n{report}"));
+    if report.contains("Non-2xx") || report.contains("Socket errors") {
+        eprintln!("wrk reported errors:\n{report}");
+    }
+    LoadResult {
+        requests_per_second,
+        p99_ms: p99,
+    }
+}
+
+/// wrk prints durations as `812.00us`, `1.23ms` or `2.00s`.
+fn parse_wrk_duration(text: &str) -> f64 {
+    let split = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(text.len());
+    let value: f64 = text[..split].parse().unwrap_or(f64::NAN);
+    match &text[split..] {
+        "us" => value / 1000.0,
+        "ms" => value,
+        "s" => value * 1000.0,
+        "m" => value * 60_000.0,
+        _ => f64::NAN,
+    }
+}
+
+/// N keep-alive connections, each sending one request at a time, for the configured time.
+fn run_builtin(port: u16, path: &str, options: &LoadOptions) -> LoadResult {
+    let deadline = Instant::now() + Duration::from_secs(options.seconds);
+    let workers: Vec<_> = (0..options.connections)
+        .map(|_| {
+            let path = path.to_owned();
+            std::thread::spawn(move || {
+                let mut latencies = Vec::new();
+                let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                stream.set_nodelay(true).unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut writer = stream;
+                let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+                let mut body = Vec::new();
+                while Instant::now() < deadline {
+                    let started = Instant::now();
+                    writer.write_all(request.as_bytes()).unwrap();
+                    let mut length = 0;
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        reader.read_line(&mut line).unwrap();
+                        if line == "\r\n" {
+                            break;
+                        }
+                        if let Some(value) =
+                            line.to_ascii_lowercase().strip_prefix("content-length:")
+                        {
+                            length = value.trim().parse().unwrap();
+                        }
+                    }
+                    body.resize(length, 0);
+                    reader.read_exact(&mut body).unwrap();
+                    latencies.push(started.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    let mut latencies: Vec<Duration> = workers
+        .into_iter()
+        .flat_map(|worker| worker.join().unwrap())
+        .collect();
+    let elapsed = started.elapsed().max(Duration::from_secs(options.seconds));
+    latencies.sort();
+    LoadResult {
+        requests_per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p99_ms: latencies[latencies.len() * 99 / 100].as_secs_f64() * 1000.0,
     }
 }

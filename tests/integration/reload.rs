@@ -395,3 +395,107 @@ async fn a_gitignore_edit_takes_effect_at_once() {
     client.until_named("/build/out.js").await;
     server.stop().await;
 }
+
+/// A generated site with one folder per page, as Hugo, Zola, 11ty or Jekyll write it.
+fn folder_per_page_site(pages: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for page in 0..pages {
+        let folder = dir.path().join(format!("posts/p{page}"));
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join("index.html"), format!("<p>{page}</p>")).unwrap();
+    }
+    dir
+}
+
+impl Client {
+    /// Asserts that no protocol message arrives for `period` (pings may).
+    async fn assert_silent_for(&mut self, period: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + period;
+        loop {
+            match tokio::time::timeout_at(deadline, self.socket.next()).await {
+                Err(_elapsed) => return,
+                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+                Ok(other) => panic!("nothing may arrive while nothing is edited: {other:?}"),
+            }
+        }
+    }
+}
+
+/// Fetches `count` files from the server, `parallel` at a time.
+async fn load(server: &TestServer, targets: &[String], count: usize, parallel: usize) {
+    let mut requests = futures_util::stream::iter((0..count).map(|i| {
+        let target = &targets[i % targets.len()];
+        async move { server.get(target).await.status }
+    }))
+    .buffer_unordered(parallel);
+    while let Some(status) = requests.next().await {
+        assert_eq!(status, 200);
+    }
+}
+
+/// Reload storm (issue 8): the watcher's own walk of a tree with thousands of folders (and
+/// every file served) produced open events that overflowed its queue; each overflow re-walked
+/// the tree, whose events overflowed it again, and every page reloaded forever.
+#[tokio::test]
+async fn reload_storm_a_tree_of_thousands_of_folders_is_silent_until_edited() {
+    let server = TestServer::start(folder_per_page_site(6_000)).await;
+    let root = server.root.path().to_path_buf();
+    let (mut client, _) = Client::connect(&server).await;
+    // Right after the walk, an edit is one message.
+    write(&root, "posts/p5999/index.html", b"<p>edited</p>");
+    assert_eq!(paths(&client.next().await), ["/posts/p5999/index.html"]);
+
+    // Nothing is edited while pages are served: nothing is sent.
+    let pages: Vec<String> = (0..6_000)
+        .step_by(7)
+        .map(|page| format!("/posts/p{page}/"))
+        .collect();
+    let quiet = client.assert_silent_for(std::time::Duration::from_secs(2));
+    tokio::join!(quiet, load(&server, &pages, 600, 8));
+
+    write(&root, "posts/p3000/index.html", b"<p>edited</p>");
+    assert_eq!(paths(&client.next().await), ["/posts/p3000/index.html"]);
+    client.assert_nothing_before_sentinel(&root).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn lost_events_are_one_reload_of_everything_then_watching_goes_on() {
+    // A small backlog makes a burst of a few thousand files more than the watcher can hold,
+    // as a checkout of another branch is for the default one.
+    let server = TestServer::start_with(page_site(), |config| config.watch_backlog = 16).await;
+    let root = server.root.path().to_path_buf();
+    let (mut client, _) = Client::connect(&server).await;
+    for i in 0..300 {
+        write(&root, &format!("burst/d{i}/page.html"), b"x");
+    }
+    for i in 0..2_000 {
+        write(&root, &format!("burst/f{i}.js"), b"x");
+    }
+    let message = client.next().await;
+    assert!(
+        matches!(message, ServerMessage::Reload { .. }),
+        "{message:?}"
+    );
+    assert_eq!(paths(&message), ["/"], "everything changed");
+
+    // Folders made while events were lost are watched, and nothing else was sent.
+    write(&root, "burst/d150/page.html", b"y");
+    assert_eq!(paths(&client.next().await), ["/burst/d150/page.html"]);
+    write(&root, "burst/d299/new/deeper.html", b"y");
+    assert_eq!(paths(&client.next().await), ["/burst/d299/new/deeper.html"]);
+    client.assert_nothing_before_sentinel(&root).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn serving_files_under_load_gives_the_watcher_nothing_to_do() {
+    // With a backlog this small, the open events that serving used to cause overflowed it.
+    let server = TestServer::start_with(page_site(), |config| config.watch_backlog = 16).await;
+    let root = server.root.path().to_path_buf();
+    let (mut client, _) = Client::connect(&server).await;
+    let targets = ["/page.html", "/css/site.css", "/css/", "/"].map(String::from);
+    load(&server, &targets, 1_000, 16).await;
+    client.assert_nothing_before_sentinel(&root).await;
+    server.stop().await;
+}
