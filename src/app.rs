@@ -2,7 +2,6 @@
 //! resolves, then let in-flight responses finish (for a bounded time) and return.
 
 use std::convert::Infallible;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,13 +12,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-use crate::batcher;
-use crate::config::Config;
-use crate::hub::ReloadHub;
-use crate::ignore_rules::IgnoreRules;
-use crate::service::Service;
-use crate::watcher::Watcher;
-use crate::websocket::{self, UpgradeSlot};
+use crate::http::{Router, UpgradeSlot};
+use crate::reload::Reloading;
+use crate::settings::Config;
 
 /// The largest request head (request line and headers) read; larger ones get 431.
 const MAX_REQUEST_HEAD: usize = 64 * 1024;
@@ -43,12 +38,12 @@ pub async fn run(
     // Watching starts before the first connection is accepted: a page that has loaded is
     // guaranteed to hear about every later change.
     let reload = if config.reload {
-        Some(start_reloading(&config, root.clone()).await?)
+        Some(Reloading::start(&config, root.clone()).await?)
     } else {
         None
     };
     let hub = reload.as_ref().map(|reload| reload.hub.clone());
-    let service = Arc::new(Service::new(&config, root, hub));
+    let router = Arc::new(Router::new(&config, root, hub));
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(config.header_read_timeout)
@@ -71,7 +66,7 @@ pub async fn run(
         tokio::select! {
             () = &mut shutdown => break,
             Some(stream) = accepted.recv() => {
-                connections.spawn(serve_connection(stream, http.clone(), service.clone(), stop.clone()));
+                connections.spawn(serve_connection(stream, http.clone(), router.clone(), stop.clone()));
             }
             // Reap finished connections so the set does not grow with every one ever served.
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
@@ -118,17 +113,16 @@ async fn accept_loop(listener: TcpListener, accepted: mpsc::Sender<TcpStream>) {
 async fn serve_connection(
     stream: TcpStream,
     http: http1::Builder,
-    service: Arc<Service>,
+    router: Arc<Router>,
     mut stop: watch::Receiver<bool>,
 ) {
     let upgrades = UpgradeSlot::default();
     let handler = service_fn({
-        let service = service.clone();
         let upgrades = upgrades.clone();
         move |request| {
-            let service = service.clone();
+            let router = router.clone();
             let upgrades = upgrades.clone();
-            async move { Ok::<_, Infallible>(service.handle(request, &upgrades).await) }
+            async move { Ok::<_, Infallible>(router.handle(request, &upgrades).await) }
         }
     });
     let connection = http
@@ -146,48 +140,11 @@ async fn serve_connection(
     if let Err(error) = result {
         tracing::debug!("connection ended with an error: {error}");
     }
-    // The connection was handed over to a WebSocket: this task runs the session, so shutdown
-    // waits for (and closes) WebSockets like any other connection.
-    if let (Some(upgrade), Some(hub)) = (upgrades.take(), service.hub())
+    // The connection was handed over to another protocol: this task runs it, so shutdown
+    // waits for (and closes) upgraded connections like any other.
+    if let Some(upgrade) = upgrades.take()
         && !*stop.borrow()
     {
-        websocket::run_session(upgrade, hub.clone(), stop).await;
+        upgrade.run(stop).await;
     }
-}
-
-/// The live reload pipeline: watcher → batcher → hub. Dropping it stops the watcher, which
-/// ends the batcher.
-struct Reloading {
-    hub: Arc<ReloadHub>,
-    _watcher: Watcher,
-}
-
-async fn start_reloading(config: &Config, root: PathBuf) -> anyhow::Result<Reloading> {
-    let rules = IgnoreRules::new(&root, config.access(), &config.ignore, config.gitignore)?;
-    let (observations_tx, observations) = mpsc::channel(1024);
-    let backlog = config.watch_backlog;
-    let watcher =
-        tokio::task::spawn_blocking(move || Watcher::start(root, rules, backlog, observations_tx))
-            .await??;
-    let hub = Arc::new(ReloadHub::new(config.full_reload));
-    let timing = batcher::Timing {
-        quiet: config.quiet_window,
-        max_wait: batcher::MAX_WAIT,
-    };
-    let publisher = hub.clone();
-    let verbose = config.verbose;
-    tokio::spawn(batcher::run(observations, timing, move |batch| {
-        let message = publisher.publish(&batch);
-        if verbose {
-            let paths: Vec<&str> = batch
-                .iter()
-                .map(|change| change.url_path.as_str())
-                .collect();
-            tracing::info!("changed {} → {}", paths.join(" "), message.to_json());
-        }
-    }));
-    Ok(Reloading {
-        hub,
-        _watcher: watcher,
-    })
 }

@@ -7,9 +7,9 @@ use anyhow::Context;
 
 use crate::app;
 use crate::banner;
-use crate::cli::Cli;
-use crate::ignore_rules::IgnoreRules;
 use crate::listen::{self, Addresses, PortChoice};
+use crate::reload::IgnoreRules;
+use crate::settings::Cli;
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     init_logging(&cli);

@@ -2,31 +2,21 @@
 //!
 //! The binary is a thin wrapper over [`launch::run`]; programs that want the server in-process
 //! bind their own listeners and call [`app::run`] with a [`Config`].
+//!
+//! Two halves meet only in the reload hub: [`http`] answers requests (router, guards, sources,
+//! one response pipeline), `reload` watches files and decides what to tell the pages.
 
-pub mod access;
+mod access;
 pub mod app;
-pub mod banner;
-mod batcher;
-mod body;
-pub mod cli;
-mod client;
-pub mod config;
+mod banner;
 pub mod error;
-mod files;
-mod host_policy;
-mod hub;
-pub mod ignore_rules;
-pub mod inject;
+mod http;
 pub mod launch;
 pub mod listen;
-mod listing;
-mod pages;
 pub mod protocol;
-pub mod request_path;
-mod service;
-mod validators;
-mod watcher;
-mod websocket;
+mod reload;
+mod request_path;
+pub mod settings;
 
-pub use config::Config;
 pub use error::StartupError;
+pub use settings::Config;

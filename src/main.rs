@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use liveserve::StartupError;
-use liveserve::cli::Cli;
+use liveserve::settings::Cli;
 
 fn main() -> ExitCode {
     match liveserve::launch::run(Cli::parse()) {

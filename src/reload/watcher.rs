@@ -23,9 +23,9 @@ use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind, RenameMode};
 use notify::{Event, EventKindMask, PathOp, RecommendedWatcher, RecursiveMode, Watcher as _};
 use tokio::sync::mpsc;
 
-use crate::batcher::{BURST_OVER_AFTER, MAX_BURST, Observation};
-use crate::ignore_rules::IgnoreRules;
 use crate::protocol::{Change, ChangeKind};
+use crate::reload::batcher::{BURST_OVER_AFTER, MAX_BURST, Observation};
+use crate::reload::ignore_rules::IgnoreRules;
 use crate::request_path::RequestPath;
 
 /// Events waiting for the watch thread. A burst larger than this (a checkout of thousands of

@@ -1,31 +1,28 @@
-//! Serving the files below the root: finding what a request path names, safely, and answering
-//! with the file, its index page, a listing, a redirect or the 404 page.
+//! The static folder as a source: finding what a request path names, safely, and answering with
+//! the file, its index page, a listing, a redirect or the 404 page. Pages that get the reload
+//! script are marked for the pipeline, which puts it in.
+
+mod listing;
 
 use std::fs::{self, File, Metadata};
-use std::io::{self, Seek, SeekFrom};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{
-    ACCEPT_RANGES, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, LAST_MODIFIED,
-    LOCATION,
-};
-use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use http::header::{ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_TYPE, ETAG, LAST_MODIFIED, LOCATION};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 
 use crate::access::Access;
-use crate::body::{Body, CHUNK_SIZE, read_chunk};
-use crate::inject;
-use crate::listing;
-use crate::pages;
+use crate::http::body::{Body, CHUNK_SIZE, read_chunk};
+use crate::http::guards;
+use crate::http::inject;
+use crate::http::pages;
+use crate::http::pipeline::{InjectInto, MAX_INJECTED_PAGE, header_value};
+use crate::http::validators::{Validators, hash};
 use crate::request_path::RequestPath;
-use crate::validators::{RangeAnswer, Validators, hash};
 
-/// HTML files larger than this are served as they are, without the reload script: finding the
-/// injection point needs the whole page in memory.
-const MAX_INJECTED_PAGE: u64 = 16 * 1024 * 1024;
-
-/// The static file side of the server.
+/// The static file source.
 pub struct StaticFiles {
     resolver: Resolver,
     inject: bool,
@@ -70,7 +67,8 @@ enum Content {
 }
 
 impl StaticFiles {
-    /// `root` must be canonical (see `Config::canonical_root`).
+    /// `root` must be canonical (see `Config::canonical_root`). With `inject`, HTML pages are
+    /// marked for the reload script.
     pub fn new(root: PathBuf, access: Access, follow_symlinks: bool, inject: bool) -> Self {
         StaticFiles {
             resolver: Resolver {
@@ -82,8 +80,20 @@ impl StaticFiles {
         }
     }
 
+    /// Answers a request: GET and HEAD read, OPTIONS says what works, the rest gets 405.
+    pub async fn respond<B>(&self, request: &Request<B>) -> Response<Body> {
+        if let Some(answer) = guards::read_only_methods(request.method()) {
+            return answer;
+        }
+        let uri = request.uri();
+        match RequestPath::decode(uri.path()) {
+            Ok(path) => self.get(path, uri.query(), request.headers()).await,
+            Err(error) => pages::error(StatusCode::BAD_REQUEST, &error.to_string()),
+        }
+    }
+
     /// Answers a GET or HEAD for `url`; `query` is kept on redirects.
-    pub async fn respond(
+    async fn get(
         &self,
         url: RequestPath,
         query: Option<&str>,
@@ -118,28 +128,25 @@ impl StaticFiles {
                 }
                 redirect(&location)
             }
-            Lookup::Missing => self.not_found(&url),
+            Lookup::Missing => self.page(
+                StatusCode::NOT_FOUND,
+                &url,
+                pages::not_found(&url).into_bytes(),
+            ),
             Lookup::Forbidden => pages::error(StatusCode::FORBIDDEN, "this file cannot be read"),
         }
     }
 
-    /// The 404 page, which also carries the script so it reloads once the file appears.
-    pub fn not_found(&self, url: &RequestPath) -> Response<Body> {
-        self.page(
-            StatusCode::NOT_FOUND,
-            url,
-            pages::not_found(url).into_bytes(),
-        )
-    }
-
-    /// A generated HTML page, with the script when reloading is on.
+    /// A generated HTML page (a listing, the 404 page), with the script when reloading is on:
+    /// create the missing file and the 404 page shows it.
     fn page(&self, status: StatusCode, url: &RequestPath, html: Vec<u8>) -> Response<Body> {
-        let body = if self.inject {
-            inject::inject(&html, &url.to_url_path())
-        } else {
-            Bytes::from(html)
-        };
-        pages::generated(status, "text/html; charset=utf-8", body)
+        let mut response = pages::generated(status, "text/html; charset=utf-8", Bytes::from(html));
+        if self.inject {
+            response.extensions_mut().insert(InjectInto {
+                data_path: url.to_url_path(),
+            });
+        }
+        response
     }
 
     fn file_response(&self, file: FoundFile, headers: &HeaderMap) -> Response<Body> {
@@ -149,77 +156,42 @@ impl StaticFiles {
             mime,
             content,
         } = file;
-        let (content, variant) = match content {
-            Content::Whole(bytes) if self.inject && is_html(&mime) => {
-                let data_path = url.to_url_path();
-                // The page changes with the tag, and the tag with the path and with liveserve's
-                // version: a newer liveserve must not get a 304 for a page it injects differently.
-                let tag = inject::script_tag(&data_path) + env!("CARGO_PKG_VERSION");
-                (
-                    Content::Whole(inject::inject(&bytes, &data_path)),
-                    Some(hash(tag.as_bytes())),
-                )
-            }
-            content => (content, None),
-        };
+        let inject_into = (self.inject && is_html(&mime) && matches!(content, Content::Whole(_)))
+            .then(|| InjectInto {
+                data_path: url.to_url_path(),
+            });
+        // The page changes with the tag, and the tag with the path and with liveserve's version:
+        // a newer liveserve must not get a 304 for a page it injects differently.
+        let variant = inject_into.as_ref().map(|page| {
+            let tag = inject::script_tag(&page.data_path) + env!("CARGO_PKG_VERSION");
+            hash(tag.as_bytes())
+        });
         let validators = Validators::from_file(metadata.len(), metadata.modified().ok(), variant);
-        let mut response_headers = HeaderMap::new();
-        response_headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        let mut response = Response::new(Body::empty());
+        let response_headers = response.headers_mut();
         response_headers.insert(ETAG, header_value(validators.etag.clone()));
         if let Some(date) = validators.last_modified_header() {
             response_headers.insert(LAST_MODIFIED, header_value(date));
         }
         if validators.not_modified(headers) {
-            return assemble(StatusCode::NOT_MODIFIED, response_headers, Body::empty());
+            *response.status_mut() = StatusCode::NOT_MODIFIED;
+            return response;
         }
         response_headers.insert(CONTENT_TYPE, content_type(&mime));
+        // The pipeline answers ranges, over the page as sent.
         response_headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-        let len = match &content {
-            Content::Whole(bytes) => bytes.len() as u64,
-            Content::Large(_) => metadata.len(),
-        };
-        let (status, range) = match validators.range(headers, len) {
-            RangeAnswer::Full => (StatusCode::OK, 0..len),
-            RangeAnswer::Partial(range) => {
-                let content_range = format!("bytes {}-{}/{len}", range.start, range.end - 1);
-                response_headers.insert(CONTENT_RANGE, header_value(content_range));
-                (StatusCode::PARTIAL_CONTENT, range)
-            }
-            RangeAnswer::Unsatisfiable => {
-                response_headers.insert(CONTENT_RANGE, header_value(format!("bytes */{len}")));
-                response_headers.insert(CONTENT_LENGTH, HeaderValue::from(0));
-                return assemble(
-                    StatusCode::RANGE_NOT_SATISFIABLE,
-                    response_headers,
-                    Body::empty(),
-                );
-            }
-        };
-        response_headers.insert(CONTENT_LENGTH, HeaderValue::from(range.end - range.start));
         let body = match content {
-            Content::Whole(bytes) => {
-                Body::from(bytes.slice(range.start as usize..range.end as usize))
-            }
-            Content::Large(mut file) => match file.seek(SeekFrom::Start(range.start)) {
-                Ok(_) => Body::file(file, range.end - range.start),
-                Err(error) => {
-                    tracing::warn!("seeking in {}: {error}", url.to_url_path());
-                    return pages::error(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "the file could not be read",
-                    );
-                }
-            },
+            Content::Whole(bytes) => Body::from(bytes),
+            Content::Large(file) => Body::file(file, metadata.len()),
         };
-        assemble(status, response_headers, body)
+        let len = body.exact_len().unwrap_or_default();
+        response_headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
+        *response.body_mut() = body;
+        if let Some(page) = inject_into {
+            response.extensions_mut().insert(page);
+        }
+        response
     }
-}
-
-fn assemble(status: StatusCode, headers: HeaderMap, body: Body) -> Response<Body> {
-    let mut response = Response::new(body);
-    *response.status_mut() = status;
-    *response.headers_mut() = headers;
-    response
 }
 
 impl Resolver {
@@ -320,7 +292,7 @@ fn open_file(
         Err(error) => return Err(error),
     };
     let read_whole = metadata.len() <= CHUNK_SIZE as u64
-        || (inject && is_html(&mime) && metadata.len() <= MAX_INJECTED_PAGE);
+        || (inject && is_html(&mime) && metadata.len() <= MAX_INJECTED_PAGE as u64);
     let content = if read_whole {
         // Read what the metadata promised; a file that changes in between is read again on
         // the next request, and `Content-Length` follows the bytes actually read.
@@ -382,9 +354,4 @@ fn redirect(location: &str) -> Response<Body> {
         .headers_mut()
         .insert(CONTENT_LENGTH, HeaderValue::from(0));
     response
-}
-
-/// A header value from text we built ourselves; such text never contains control characters.
-fn header_value(text: String) -> HeaderValue {
-    HeaderValue::try_from(text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }

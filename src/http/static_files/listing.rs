@@ -5,7 +5,7 @@ use std::io;
 use std::path::Path;
 
 use crate::access::Access;
-use crate::inject::escape_html;
+use crate::http::inject::escape_html;
 use crate::request_path::{RequestPath, encode_segment};
 
 /// One visible entry of a directory.

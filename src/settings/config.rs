@@ -51,7 +51,7 @@ impl Config {
             verbose: false,
             ignore: Vec::new(),
             gitignore: true,
-            quiet_window: crate::batcher::DEFAULT_QUIET,
+            quiet_window: crate::reload::DEFAULT_QUIET,
             full_reload: false,
             allow_hidden: false,
             follow_symlinks: false,
@@ -59,7 +59,7 @@ impl Config {
             cors: false,
             max_websocket_clients: 16_384,
             header_read_timeout: Duration::from_secs(30),
-            watch_backlog: crate::watcher::DEFAULT_BACKLOG,
+            watch_backlog: crate::reload::DEFAULT_BACKLOG,
         }
     }
 

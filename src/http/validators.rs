@@ -70,31 +70,32 @@ impl Validators {
             _ => false,
         }
     }
+}
 
-    /// What to send for a body of `len` bytes, given the request's `Range` and `If-Range`.
-    pub fn range(&self, headers: &HeaderMap, len: u64) -> RangeAnswer {
-        let Some(range) = headers.get(RANGE).and_then(|value| value.to_str().ok()) else {
-            return RangeAnswer::Full;
-        };
-        if !self.if_range_holds(headers) {
-            return RangeAnswer::Full;
-        }
-        parse_range(range, len)
+/// What to send for a body of `len` bytes last modified at `last_modified`, given the request's
+/// `Range` and `If-Range`.
+pub fn range(headers: &HeaderMap, last_modified: Option<SystemTime>, len: u64) -> RangeAnswer {
+    let Some(range) = headers.get(RANGE).and_then(|value| value.to_str().ok()) else {
+        return RangeAnswer::Full;
+    };
+    if !if_range_holds(headers, last_modified) {
+        return RangeAnswer::Full;
     }
+    parse_range(range, len)
+}
 
-    /// `If-Range` needs a strong match (RFC 9110 13.1.5): our entity tags are weak, so only an
-    /// exact date match lets the range through.
-    fn if_range_holds(&self, headers: &HeaderMap) -> bool {
-        let Some(value) = headers.get(IF_RANGE) else {
-            return true;
-        };
-        let Ok(value) = value.to_str() else {
-            return false;
-        };
-        match httpdate::parse_http_date(value.trim()) {
-            Ok(date) => self.last_modified == Some(date),
-            Err(_) => false,
-        }
+/// `If-Range` needs a strong match (RFC 9110 13.1.5): our entity tags are weak, so only an
+/// exact date match lets the range through.
+fn if_range_holds(headers: &HeaderMap, last_modified: Option<SystemTime>) -> bool {
+    let Some(value) = headers.get(IF_RANGE) else {
+        return true;
+    };
+    let Ok(value) = value.to_str() else {
+        return false;
+    };
+    match httpdate::parse_http_date(value.trim()) {
+        Ok(date) => last_modified == Some(date),
+        Err(_) => false,
     }
 }
 

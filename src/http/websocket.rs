@@ -4,7 +4,7 @@
 //! runs the session on the upgraded socket: `hello` first, then every message the hub publishes,
 //! a ping every half minute, and a Close frame when the server shuts down.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{Sink, SinkExt, StreamExt};
@@ -22,9 +22,9 @@ use tokio_tungstenite::tungstenite::protocol::{
 };
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
-use crate::body::Body;
-use crate::hub::ReloadHub;
-use crate::pages;
+use crate::http::body::Body;
+use crate::http::pages;
+use crate::reload::ReloadHub;
 
 /// Keeps idle proxies (and NATs, and some corporate firewalls) from dropping a quiet socket.
 const PING_INTERVAL: Duration = Duration::from_secs(30);
@@ -104,14 +104,29 @@ fn header_has_token(headers: &HeaderMap, name: http::header::HeaderName, token: 
         .any(|item| item.trim().eq_ignore_ascii_case(token))
 }
 
-/// Runs one client's session until it leaves, falls behind, or the server stops.
-pub async fn run_session(
-    pending: PendingSession,
+/// An accepted handshake, waiting for hyper to hand over the socket, with the permit that
+/// counts it against the client limit for as long as the session runs.
+pub struct PendingSession {
+    upgrade: OnUpgrade,
     hub: Arc<ReloadHub>,
-    mut stop: watch::Receiver<bool>,
-) {
+    permit: OwnedSemaphorePermit,
+}
+
+impl PendingSession {
+    pub fn new(upgrade: OnUpgrade, hub: Arc<ReloadHub>, permit: OwnedSemaphorePermit) -> Self {
+        PendingSession {
+            upgrade,
+            hub,
+            permit,
+        }
+    }
+}
+
+/// Runs one client's session until it leaves, falls behind, or the server stops.
+pub async fn run_session(pending: PendingSession, mut stop: watch::Receiver<bool>) {
     let PendingSession {
         upgrade,
+        hub,
         permit: _permit,
     } = pending;
     let upgraded = match upgrade.await {
@@ -178,30 +193,4 @@ async fn send<S: Sink<Message> + Unpin>(sink: &mut S, message: Message) -> bool 
         tokio::time::timeout(SEND_TIMEOUT, sink.send(message)).await,
         Ok(Ok(()))
     )
-}
-
-/// An accepted handshake, waiting for hyper to hand over the socket, with the permit that
-/// counts it against the client limit for as long as the session runs.
-pub struct PendingSession {
-    upgrade: OnUpgrade,
-    permit: OwnedSemaphorePermit,
-}
-
-/// Where the request handler leaves an accepted handshake for its connection task, which runs
-/// the session once hyper has handed over the socket.
-#[derive(Clone, Default)]
-pub struct UpgradeSlot(Arc<Mutex<Option<PendingSession>>>);
-
-impl UpgradeSlot {
-    pub fn put(&self, upgrade: OnUpgrade, permit: OwnedSemaphorePermit) {
-        let pending = PendingSession { upgrade, permit };
-        *self.0.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(pending);
-    }
-
-    pub fn take(&self) -> Option<PendingSession> {
-        self.0
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .take()
-    }
 }

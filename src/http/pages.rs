@@ -1,11 +1,11 @@
 //! Pages the server writes itself: the 404 page and short error answers.
 
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderValue, Response, StatusCode};
 
-use crate::body::Body;
-use crate::inject::escape_html;
+use crate::http::body::Body;
+use crate::http::inject::escape_html;
 use crate::request_path::RequestPath;
 
 /// The 404 page for `url`. It is HTML so that it can carry the reload script: create the missing
@@ -32,7 +32,7 @@ pub fn error(status: StatusCode, message: &str) -> Response<Body> {
     generated(status, "text/plain; charset=utf-8", Bytes::from(text))
 }
 
-/// A response with a body the server made up (never a file): no validators, always revalidated.
+/// A response with a body the server made up (never a file): no validators.
 pub fn generated(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Body> {
     let length = body.len();
     let mut response = Response::new(Body::from(body));
@@ -40,6 +40,5 @@ pub fn generated(status: StatusCode, content_type: &'static str, body: Bytes) ->
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::config::Config;
 use crate::listen::{DEFAULT_PORT, PortChoice};
+use crate::settings::Config;
 
 /// A live-reload development server: serve a folder, and every save shows up in the browser at once.
 #[derive(Debug, Parser)]

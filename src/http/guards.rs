@@ -1,0 +1,83 @@
+//! Checks every request passes before it reaches an endpoint or a source: the `Host` it names,
+//! the size of its target, and scripts of the project included by other sites. Method rules
+//! belong to each source (the proxy forwards every method); the read-only set is here for the
+//! sources that share it.
+
+use http::header::ALLOW;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+
+use crate::http::body::Body;
+use crate::http::host_policy::HostPolicy;
+use crate::http::pages;
+
+/// Longer request targets get 414: no page of a dev server needs more, and it bounds the work a
+/// hostile request can cause.
+const MAX_TARGET_LENGTH: usize = 8 * 1024;
+
+/// The methods the static folder and the client script answer.
+const READ_ONLY_METHODS: &str = "GET, HEAD, OPTIONS";
+
+pub struct Guards {
+    hosts: HostPolicy,
+    cors: bool,
+}
+
+impl Guards {
+    pub fn new(hosts: HostPolicy, cors: bool) -> Self {
+        Guards { hosts, cors }
+    }
+
+    /// The answer for a request that must not go any further; `None` lets it through.
+    pub fn refusal<B>(&self, request: &Request<B>) -> Option<Response<Body>> {
+        if let Err(refused) = self.hosts.check(request) {
+            return Some(pages::error(refused.status, &refused.message));
+        }
+        let target_length = request
+            .uri()
+            .path_and_query()
+            .map_or(0, |target| target.as_str().len());
+        if target_length > MAX_TARGET_LENGTH {
+            return Some(pages::error(
+                StatusCode::URI_TOO_LONG,
+                "the request target is too long",
+            ));
+        }
+        if !self.cors && is_cross_site_script_include(request.headers()) {
+            return Some(pages::error(
+                StatusCode::FORBIDDEN,
+                "another site may not load this project's scripts; start liveserve with --cors to allow it",
+            ));
+        }
+        None
+    }
+}
+
+/// A `<script src>` on another site pointing here (a cross-site, no-cors script fetch): the
+/// browser would run the project's code in that site's page, where it can read what it defines.
+fn is_cross_site_script_include(headers: &HeaderMap) -> bool {
+    let is = |name: &str, value: &str| headers.get(name).is_some_and(|found| found == value);
+    is("sec-fetch-site", "cross-site")
+        && is("sec-fetch-mode", "no-cors")
+        && is("sec-fetch-dest", "script")
+}
+
+/// For endpoints that only read: `None` for GET and HEAD, 204 for OPTIONS and 405 for the rest,
+/// both saying which methods work.
+pub fn read_only_methods(method: &Method) -> Option<Response<Body>> {
+    let mut answer = match *method {
+        Method::GET | Method::HEAD => return None,
+        Method::OPTIONS => {
+            let mut response = Response::new(Body::empty());
+            *response.status_mut() = StatusCode::NO_CONTENT;
+            response
+        }
+        _ => pages::error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &format!("this server only answers {READ_ONLY_METHODS}"),
+        ),
+    };
+    answer
+        .headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(READ_ONLY_METHODS));
+    Some(answer)
+}

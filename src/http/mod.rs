@@ -1,0 +1,18 @@
+//! The serving half: guards → liveserve's own endpoints or a route's source → one response
+//! pipeline. Nothing here knows how files are watched; it subscribes to the reload hub.
+
+mod body;
+mod guards;
+mod host_policy;
+mod inject;
+mod internal;
+mod pages;
+mod pipeline;
+mod router;
+mod static_files;
+mod upgrade;
+mod validators;
+mod websocket;
+
+pub use router::Router;
+pub use upgrade::UpgradeSlot;

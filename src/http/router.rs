@@ -1,0 +1,109 @@
+//! One request in, one response out: the guards, then liveserve's own endpoints or the route
+//! whose prefix matches longest, then the response pipeline.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use http::{Request, Response, StatusCode};
+
+use crate::http::body::Body;
+use crate::http::guards::Guards;
+use crate::http::host_policy::HostPolicy;
+use crate::http::internal::{self, Internal};
+use crate::http::pages;
+use crate::http::pipeline::{Pipeline, RequestFacts};
+use crate::http::static_files::StaticFiles;
+use crate::http::upgrade::UpgradeSlot;
+use crate::reload::ReloadHub;
+use crate::settings::Config;
+
+pub struct Router {
+    guards: Guards,
+    internal: Internal,
+    /// Longest prefix first.
+    routes: Vec<Route>,
+    pipeline: Pipeline,
+}
+
+/// The requests at or below `prefix` (whole segments) go to `source`.
+struct Route {
+    prefix: String,
+    source: Source,
+}
+
+enum Source {
+    Files(StaticFiles),
+}
+
+impl Router {
+    /// `root` is the canonical root (`Config::canonical_root`); `hub` is there when live reload
+    /// is on.
+    pub fn new(config: &Config, root: PathBuf, hub: Option<Arc<ReloadHub>>) -> Self {
+        let hosts = HostPolicy::new(&config.allowed_hosts);
+        let inject = hub.is_some();
+        let files = StaticFiles::new(root, config.access(), config.follow_symlinks, inject);
+        let routes = vec![Route {
+            prefix: "/".to_owned(),
+            source: Source::Files(files),
+        }];
+        Router {
+            guards: Guards::new(hosts.clone(), config.cors),
+            internal: Internal::new(hub, hosts, config.max_websocket_clients),
+            routes,
+            pipeline: Pipeline::new(config.cors, config.verbose),
+        }
+    }
+
+    /// Answers one request. An accepted upgrade is left in `upgrades` for the connection task.
+    pub async fn handle<B>(
+        &self,
+        mut request: Request<B>,
+        upgrades: &UpgradeSlot,
+    ) -> Response<Body> {
+        let facts = RequestFacts::of(&request);
+        let response = match self.guards.refusal(&request) {
+            Some(refused) => refused,
+            None if internal::is_internal(request.uri().path()) => {
+                self.internal.respond(&mut request, upgrades)
+            }
+            None => match self.route(request.uri().path()) {
+                Some(Source::Files(files)) => files.respond(&request).await,
+                None => pages::error(StatusCode::NOT_FOUND, "no route serves this path"),
+            },
+        };
+        self.pipeline.finish(facts, response).await
+    }
+
+    fn route(&self, path: &str) -> Option<&Source> {
+        self.routes
+            .iter()
+            .find(|route| is_under(path, &route.prefix))
+            .map(|route| &route.source)
+    }
+}
+
+/// Whether `path` is `prefix` or below it, by whole segments: `/api` covers `/api` and `/api/x`,
+/// not `/apix`.
+fn is_under(path: &str, prefix: &str) -> bool {
+    let prefix = prefix.trim_end_matches('/');
+    match path.strip_prefix(prefix) {
+        Some(rest) => rest.is_empty() || rest.starts_with('/'),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_match_whole_segments() {
+        assert!(is_under("/api", "/api"));
+        assert!(is_under("/api/", "/api"));
+        assert!(is_under("/api/x/y", "/api/"));
+        assert!(!is_under("/apix", "/api"));
+        assert!(!is_under("/ap", "/api"));
+        assert!(is_under("/anything", "/"));
+        assert!(is_under("/", "/"));
+    }
+}

@@ -1,0 +1,62 @@
+//! The watching half: watcher → ignore rules → batcher → hub. Nothing here knows HTTP; the
+//! server half subscribes to the hub.
+
+mod batcher;
+mod hub;
+mod ignore_rules;
+mod watcher;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+pub use batcher::DEFAULT_QUIET;
+pub use hub::ReloadHub;
+pub use ignore_rules::IgnoreRules;
+pub use watcher::DEFAULT_BACKLOG;
+
+use crate::settings::Config;
+use watcher::Watcher;
+
+/// The running watcher → batcher → hub chain. Dropping it stops the watcher, which ends the
+/// batcher.
+pub struct Reloading {
+    pub hub: Arc<ReloadHub>,
+    _watcher: Watcher,
+}
+
+impl Reloading {
+    /// Watches `root` (canonical) as `config` says. Returns once every folder is watched: a page
+    /// served after that hears about every later change.
+    pub async fn start(config: &Config, root: PathBuf) -> anyhow::Result<Reloading> {
+        let rules = IgnoreRules::new(&root, config.access(), &config.ignore, config.gitignore)?;
+        let (observations_tx, observations) = mpsc::channel(1024);
+        let backlog = config.watch_backlog;
+        let watcher = tokio::task::spawn_blocking(move || {
+            Watcher::start(root, rules, backlog, observations_tx)
+        })
+        .await??;
+        let hub = Arc::new(ReloadHub::new(config.full_reload));
+        let timing = batcher::Timing {
+            quiet: config.quiet_window,
+            max_wait: batcher::MAX_WAIT,
+        };
+        let publisher = hub.clone();
+        let verbose = config.verbose;
+        tokio::spawn(batcher::run(observations, timing, move |batch| {
+            let message = publisher.publish(&batch);
+            if verbose {
+                let paths: Vec<&str> = batch
+                    .iter()
+                    .map(|change| change.url_path.as_str())
+                    .collect();
+                tracing::info!("changed {} → {}", paths.join(" "), message.to_json());
+            }
+        }));
+        Ok(Reloading {
+            hub,
+            _watcher: watcher,
+        })
+    }
+}

@@ -1,0 +1,7 @@
+//! What the server is told to do: the command line, and the [`Config`] it becomes.
+
+pub mod cli;
+mod config;
+
+pub use cli::Cli;
+pub use config::Config;
