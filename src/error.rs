@@ -26,6 +26,12 @@ pub enum StartupError {
         "--host {0} is not an address of this machine; use localhost, 0.0.0.0, or one of its addresses"
     )]
     HostUnavailable(IpAddr),
+    #[error(transparent)]
+    BadProxy(#[from] crate::settings::BadProxyRoute),
+    #[error("two --proxy routes claim the prefix {0}; give each prefix one backend")]
+    DuplicateProxy(String),
+    #[error("--watch {}: {reason}; give a folder to watch besides the one served", .path.display())]
+    BadWatch { path: PathBuf, reason: String },
     #[error("cannot listen on {addr} port {port}: {error}")]
     Listen {
         addr: IpAddr,
@@ -42,7 +48,10 @@ impl StartupError {
             | StartupError::RootIsFile(_)
             | StartupError::RootUnreadable { .. }
             | StartupError::BadHost { .. }
-            | StartupError::HostUnavailable(_) => 2,
+            | StartupError::HostUnavailable(_)
+            | StartupError::BadProxy(_)
+            | StartupError::DuplicateProxy(_)
+            | StartupError::BadWatch { .. } => 2,
             StartupError::PortBusy(_)
             | StartupError::NoFreePort { .. }
             | StartupError::Listen { .. } => 1,

@@ -14,8 +14,9 @@ use crate::settings::Cli;
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     init_logging(&cli);
     raise_open_file_limit();
-    let config = cli.config();
+    let config = cli.config()?;
     let root = config.canonical_root()?;
+    let watch_folders = config.checked_watch_folders()?;
     let addresses = Addresses::from_host(&cli.host)?;
     let choice = cli.port_choice();
     let bound = listen::bind(&addresses, choice)?;
@@ -39,10 +40,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         // Signal handlers go in before the URL is printed: whoever reads it may stop us at once.
         let shutdown = shutdown_signal()?;
         banner::print(&root, &addresses, bound.port, cli.quiet);
+        if !cli.quiet {
+            for route in &config.proxies {
+                println!("proxying {route}");
+            }
+        }
         if config.reload && !cli.quiet {
+            let folders: Vec<String> = std::iter::once(&root)
+                .chain(&watch_folders)
+                .map(|folder| folder.display().to_string())
+                .collect();
             println!(
                 "watching {}, ignoring {}",
-                root.display(),
+                folders.join(", "),
                 IgnoreRules::describe(&config.ignore, config.gitignore)
             );
         }

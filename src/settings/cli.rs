@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::error::StartupError;
 use crate::listen::{DEFAULT_PORT, PortChoice};
 use crate::settings::Config;
 
@@ -86,6 +87,35 @@ pub struct Cli {
     #[arg(long, env = "LIVESERVE_CORS")]
     pub cors: bool,
 
+    /// Forward requests at or below PREFIX (default /, the whole site) to the backend at URL
+    /// (repeatable), e.g. --proxy /api=http://localhost:3000. Its pages get the reload script too.
+    #[arg(
+        long,
+        env = "LIVESERVE_PROXY",
+        value_name = "[PREFIX=]URL",
+        value_delimiter = ','
+    )]
+    pub proxy: Vec<String>,
+
+    /// Also watch the folder PATH (repeatable), e.g. a backend's templates: a change there reloads
+    /// every page.
+    #[arg(
+        long,
+        env = "LIVESERVE_WATCH",
+        value_name = "PATH",
+        value_delimiter = ','
+    )]
+    pub watch: Vec<PathBuf>,
+
+    /// Seconds a backend may take to start answering before the page gets 504.
+    #[arg(
+        long,
+        env = "LIVESERVE_PROXY_TIMEOUT",
+        value_name = "SECONDS",
+        default_value_t = 30
+    )]
+    pub proxy_timeout: u64,
+
     /// Print only the Local: URL line and errors.
     #[arg(short, long, env = "LIVESERVE_QUIET", conflicts_with = "verbose")]
     pub quiet: bool,
@@ -96,7 +126,8 @@ pub struct Cli {
 }
 
 impl Cli {
-    pub fn config(&self) -> Config {
+    /// The configuration the arguments describe; a malformed `--proxy` is an error.
+    pub fn config(&self) -> Result<Config, StartupError> {
         let mut config = Config::new(&self.root);
         config.reload = !self.no_reload;
         config.verbose = self.verbose;
@@ -108,7 +139,14 @@ impl Cli {
         config.allow_hidden = self.allow_hidden;
         config.follow_symlinks = self.follow_symlinks;
         config.cors = self.cors;
-        config
+        config.proxies = self
+            .proxy
+            .iter()
+            .map(|route| route.parse())
+            .collect::<Result<_, _>>()?;
+        config.watch = self.watch.clone();
+        config.proxy_timeout = Duration::from_secs(self.proxy_timeout);
+        Ok(config)
     }
 
     pub fn port_choice(&self) -> PortChoice {

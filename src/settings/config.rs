@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::access::Access;
 use crate::error::StartupError;
+use crate::settings::ProxyRoute;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -35,6 +36,14 @@ pub struct Config {
     pub cors: bool,
     /// WebSocket clients served at once; more are refused with 503.
     pub max_websocket_clients: usize,
+    /// Requests forwarded to backends, by URL prefix. The folder is the route `/` unless one of
+    /// these claims it.
+    pub proxies: Vec<ProxyRoute>,
+    /// Folders outside the root that are watched too (a backend's templates or sources); a
+    /// change there reloads every page.
+    pub watch: Vec<PathBuf>,
+    /// How long a backend may take to start its answer before the page gets 504.
+    pub proxy_timeout: Duration,
     /// File events the watcher holds while it works; a burst larger than this counts as lost
     /// events, and becomes one "everything changed" once the watcher has caught up.
     pub watch_backlog: usize,
@@ -60,6 +69,9 @@ impl Config {
             max_websocket_clients: 16_384,
             header_read_timeout: Duration::from_secs(30),
             watch_backlog: crate::reload::DEFAULT_BACKLOG,
+            proxies: Vec::new(),
+            watch: Vec::new(),
+            proxy_timeout: Duration::from_secs(30),
         }
     }
 
@@ -93,5 +105,32 @@ impl Config {
             });
         }
         Ok(root)
+    }
+
+    /// Checks what cannot be checked one setting at a time: no two proxies on one prefix, and
+    /// every `--watch` path a folder. Returns the `--watch` folders, canonical.
+    pub fn checked_watch_folders(&self) -> Result<Vec<PathBuf>, StartupError> {
+        let mut prefixes = std::collections::HashSet::new();
+        for route in &self.proxies {
+            if !prefixes.insert(route.prefix()) {
+                return Err(StartupError::DuplicateProxy(route.prefix().to_owned()));
+            }
+        }
+        self.watch
+            .iter()
+            .map(|path| {
+                let bad = |reason: String| StartupError::BadWatch {
+                    path: path.clone(),
+                    reason,
+                };
+                let folder = path
+                    .canonicalize()
+                    .map_err(|error| bad(error.to_string()))?;
+                if !folder.is_dir() {
+                    return Err(bad("it is not a folder".to_owned()));
+                }
+                Ok(folder)
+            })
+            .collect()
     }
 }

@@ -2,6 +2,8 @@
 
 pub mod cli;
 mod config;
+mod proxy_route;
 
 pub use cli::Cli;
 pub use config::Config;
+pub use proxy_route::{BadProxyRoute, ProxyRoute};
