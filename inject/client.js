@@ -5,6 +5,10 @@
 //   hello  {server, generation}  on every connect
 //   reload {generation, paths}   reload the page
 //   css    {generation, paths}   swap these stylesheets in place
+//
+// A page liveserve made because a backend did not answer (502/504) carries
+// <meta name="liveserve-upstream-error">: the client asks for the page again now and then, and
+// reloads once the backend itself answers.
 (() => {
   "use strict";
   // The tag can appear twice (a page that includes a fragment that also got it): start once.
@@ -14,6 +18,8 @@
   const SCROLL_KEY = "liveserve:scroll:" + location.pathname;
   const RETRY_FIRST_MS = 100;
   const RETRY_MAX_MS = 3000;
+  const BACKEND_POLL_MS = 750;
+  const UPSTREAM_ERROR_HEADER = "x-liveserve-upstream-error";
 
   const script = document.currentScript;
   const state = {
@@ -34,6 +40,7 @@
 
   restoreScroll();
   connect();
+  waitForBackend();
 
   function connect() {
     retryTimer = null;
@@ -97,17 +104,36 @@
 
   function scheduleReconnect() {
     if (retryTimer !== null || reloading) return;
-    if (document.hidden) {
-      // Retrying in a background tab only burns battery: resume when it is shown again.
-      document.addEventListener("visibilitychange", function onVisible() {
-        if (document.hidden) return;
-        document.removeEventListener("visibilitychange", onVisible);
-        scheduleReconnect();
-      });
-      return;
-    }
+    if (whenVisible(scheduleReconnect)) return;
     retryTimer = setTimeout(connect, retryMs);
     retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
+  }
+
+  // Retrying in a background tab only burns battery: in a hidden tab, runs `again` once the tab
+  // is shown and returns true.
+  function whenVisible(again) {
+    if (!document.hidden) return false;
+    document.addEventListener("visibilitychange", function onVisible() {
+      if (document.hidden) return;
+      document.removeEventListener("visibilitychange", onVisible);
+      again();
+    });
+    return true;
+  }
+
+  // On liveserve's page for a backend that did not answer: reload once the backend answers.
+  function waitForBackend() {
+    if (!document.querySelector('meta[name="liveserve-upstream-error"]')) return;
+    const check = () => {
+      if (whenVisible(check)) return;
+      fetch(location.href, { method: "HEAD", cache: "no-store" })
+        .then((response) => {
+          if (response.headers.has(UPSTREAM_ERROR_HEADER)) setTimeout(check, BACKEND_POLL_MS);
+          else reload();
+        })
+        .catch(() => setTimeout(check, BACKEND_POLL_MS));
+    };
+    setTimeout(check, BACKEND_POLL_MS);
   }
 
   function reload() {
@@ -169,6 +195,15 @@
       // A link already being replaced is on its way out; its successor is the one to look at.
       if (sheet.ownerNode && sheet.ownerNode.dataset && sheet.ownerNode.dataset.liveserveReplaced) continue;
       collectImports(sheet, isChanged, imports, 0);
+    }
+    if (links.size === 0 && imports.length === 0) {
+      // None of this page's stylesheets has a changed path: a backend may serve the file under
+      // another URL. Refreshing every same-origin stylesheet is still no reload.
+      for (const link of document.querySelectorAll('link[rel~="stylesheet"][href]')) {
+        if (!link.dataset.liveserveReplaced && new URL(link.href, location.href).origin === location.origin) {
+          links.add(link);
+        }
+      }
     }
     for (const rule of imports) {
       // An imported sheet changed: refresh it in the cache, then re-load the sheet that imports

@@ -12,7 +12,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-use crate::http::{Router, UpgradeSlot};
+use crate::http::{ClientAddr, Router, UpgradeSlot};
 use crate::reload::Reloading;
 use crate::settings::Config;
 
@@ -35,6 +35,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let root = config.canonical_root()?;
+    config.checked_watch_folders()?;
     // Watching starts before the first connection is accepted: a page that has loaded is
     // guaranteed to hear about every later change.
     let reload = if config.reload {
@@ -117,9 +118,13 @@ async fn serve_connection(
     mut stop: watch::Receiver<bool>,
 ) {
     let upgrades = UpgradeSlot::default();
+    let client = stream.peer_addr().ok().map(ClientAddr);
     let handler = service_fn({
         let upgrades = upgrades.clone();
-        move |request| {
+        move |mut request: hyper::Request<hyper::body::Incoming>| {
+            if let Some(client) = client {
+                request.extensions_mut().insert(client);
+            }
             let router = router.clone();
             let upgrades = upgrades.clone();
             async move { Ok::<_, Infallible>(router.handle(request, &upgrades).await) }

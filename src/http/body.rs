@@ -51,6 +51,17 @@ impl Body {
         }
     }
 
+    /// Passes another body through as it arrives, chunk by chunk.
+    pub fn stream<B>(body: B) -> Self
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        Body {
+            kind: Kind::Stream(body.map_err(io::Error::other).boxed_unsync()),
+        }
+    }
+
     /// The exact length, when it is known before sending.
     pub fn exact_len(&self) -> Option<u64> {
         http_body::Body::size_hint(self).exact()

@@ -4,7 +4,7 @@
 //! sources that share it.
 
 use http::header::ALLOW;
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version};
 
 use crate::http::body::Body;
 use crate::http::host_policy::HostPolicy;
@@ -29,6 +29,16 @@ impl Guards {
 
     /// The answer for a request that must not go any further; `None` lets it through.
     pub fn refusal<B>(&self, request: &Request<B>) -> Option<Response<Body>> {
+        // A request naming another server (`GET http://elsewhere/`) or asking for a tunnel
+        // (`CONNECT`) is for a forward proxy, which liveserve never is. HTTP/2 always names the
+        // server in the request, so the rule is for HTTP/1 only.
+        let absolute_form = request.version() < Version::HTTP_2 && request.uri().scheme().is_some();
+        if absolute_form || request.method() == Method::CONNECT {
+            return Some(pages::error(
+                StatusCode::BAD_REQUEST,
+                "liveserve is not a forward proxy; ask for a path on this server",
+            ));
+        }
         if let Err(refused) = self.hosts.check(request) {
             return Some(pages::error(refused.status, &refused.message));
         }

@@ -2,17 +2,20 @@
 //! pipeline. Nothing here knows how files are watched; it subscribes to the reload hub.
 
 mod body;
+mod decode;
 mod guards;
 mod host_policy;
 mod inject;
 mod internal;
 mod pages;
 mod pipeline;
+mod proxy;
 mod router;
 mod static_files;
 mod upgrade;
 mod validators;
 mod websocket;
 
+pub use proxy::ClientAddr;
 pub use router::Router;
 pub use upgrade::UpgradeSlot;

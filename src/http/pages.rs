@@ -22,6 +22,33 @@ pub fn not_found(url: &RequestPath) -> String {
     )
 }
 
+/// Marks liveserve's own 502 and 504 answers (`unavailable`, `timeout`): a page showing one polls
+/// its URL and reloads once an answer comes without it, from the backend itself.
+pub const UPSTREAM_ERROR_HEADER: &str = "x-liveserve-upstream-error";
+
+/// The page for a backend that did not answer. The `meta` tag tells the client script to watch
+/// for the backend's return and reload then (a backend restarting after a code change is the
+/// common case).
+pub fn upstream_error(status: StatusCode, upstream: &str, reason: &str) -> Response<Body> {
+    let title = format!(
+        "{} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    );
+    let page = format!(
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"liveserve-upstream-error\" content=\"{}\">\n<title>{title}</title>\n\
+         <style>body{{font:15px/1.5 system-ui,sans-serif;margin:3rem auto;max-width:40rem;\
+         padding:0 1rem}}code{{word-break:break-all}}</style>\n</head>\n<body>\n<h1>{title}</h1>\n\
+         <p>The backend at <code>{}</code> did not answer: {}.</p>\n\
+         <p>This page reloads by itself when it answers again.</p>\n</body>\n</html>\n",
+        status.as_u16(),
+        escape_html(upstream),
+        escape_html(reason),
+    );
+    generated(status, "text/html; charset=utf-8", Bytes::from(page))
+}
+
 /// A plain-text answer for requests that never reach a file: one line saying what was wrong.
 pub fn error(status: StatusCode, message: &str) -> Response<Body> {
     let text = format!(

@@ -6,14 +6,16 @@
 
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use http::header::{
     ACCEPT_RANGES, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
-    ACCESS_CONTROL_ALLOW_ORIGIN, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_RANGE, ETAG,
-    IF_RANGE, LAST_MODIFIED, RANGE, X_CONTENT_TYPE_OPTIONS,
+    ACCESS_CONTROL_ALLOW_ORIGIN, ALLOW, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH,
+    CONTENT_RANGE, ETAG, IF_RANGE, LAST_MODIFIED, RANGE, X_CONTENT_TYPE_OPTIONS,
 };
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 
 use crate::http::body::{Body, Collected};
+use crate::http::decode;
 use crate::http::inject;
 use crate::http::validators::{self, RangeAnswer};
 
@@ -121,7 +123,7 @@ impl Pipeline {
 /// as it came.
 async fn inject_script(response: Response<Body>, data_path: &str) -> Response<Body> {
     let (mut parts, body) = response.into_parts();
-    let page = match body.collect_up_to(MAX_INJECTED_PAGE).await {
+    let mut page = match body.collect_up_to(MAX_INJECTED_PAGE).await {
         Ok(Collected::Complete(page)) => page,
         Ok(Collected::TooLong(body)) => return Response::from_parts(parts, body),
         Err(error) => {
@@ -129,6 +131,21 @@ async fn inject_script(response: Response<Body>, data_path: &str) -> Response<Bo
             return Response::from_parts(parts, Body::from_error(error));
         }
     };
+    if let Some(encodings) = parts.headers.get(CONTENT_ENCODING).cloned() {
+        let compressed = page.clone();
+        let decoded = tokio::task::spawn_blocking(move || {
+            decode::decode(encodings.to_str().ok()?, &compressed, MAX_INJECTED_PAGE)
+        })
+        .await;
+        match decoded {
+            Ok(Some(decoded)) => {
+                page = Bytes::from(decoded);
+                parts.headers.remove(CONTENT_ENCODING);
+            }
+            // Not a coding we can undo: the page goes as it came, without the script.
+            _ => return Response::from_parts(parts, Body::from(page)),
+        }
+    }
     let injected = inject::inject(&page, data_path);
     parts
         .headers

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
 
 use crate::http::body::Body;
 use crate::http::guards::Guards;
@@ -12,6 +13,7 @@ use crate::http::host_policy::HostPolicy;
 use crate::http::internal::{self, Internal};
 use crate::http::pages;
 use crate::http::pipeline::{Pipeline, RequestFacts};
+use crate::http::proxy::{self, Proxy};
 use crate::http::static_files::StaticFiles;
 use crate::http::upgrade::UpgradeSlot;
 use crate::reload::ReloadHub;
@@ -33,6 +35,7 @@ struct Route {
 
 enum Source {
     Files(StaticFiles),
+    Proxy(Box<Proxy>),
 }
 
 impl Router {
@@ -41,11 +44,30 @@ impl Router {
     pub fn new(config: &Config, root: PathBuf, hub: Option<Arc<ReloadHub>>) -> Self {
         let hosts = HostPolicy::new(&config.allowed_hosts);
         let inject = hub.is_some();
-        let files = StaticFiles::new(root, config.access(), config.follow_symlinks, inject);
-        let routes = vec![Route {
-            prefix: "/".to_owned(),
-            source: Source::Files(files),
-        }];
+        let client = proxy::backend_client();
+        let mut routes: Vec<Route> = config
+            .proxies
+            .iter()
+            .map(|route| Route {
+                prefix: route.prefix().to_owned(),
+                source: Source::Proxy(Box::new(Proxy::new(
+                    route.clone(),
+                    client.clone(),
+                    hosts.clone(),
+                    inject,
+                    config.proxy_timeout,
+                ))),
+            })
+            .collect();
+        // The folder is the route `/` unless a backend claims the whole site.
+        if !routes.iter().any(|route| route.prefix == "/") {
+            let files = StaticFiles::new(root, config.access(), config.follow_symlinks, inject);
+            routes.push(Route {
+                prefix: "/".to_owned(),
+                source: Source::Files(files),
+            });
+        }
+        routes.sort_by_key(|route| std::cmp::Reverse(route.prefix.len()));
         Router {
             guards: Guards::new(hosts.clone(), config.cors),
             internal: Internal::new(hub, hosts, config.max_websocket_clients),
@@ -55,9 +77,9 @@ impl Router {
     }
 
     /// Answers one request. An accepted upgrade is left in `upgrades` for the connection task.
-    pub async fn handle<B>(
+    pub async fn handle(
         &self,
-        mut request: Request<B>,
+        mut request: Request<Incoming>,
         upgrades: &UpgradeSlot,
     ) -> Response<Body> {
         let facts = RequestFacts::of(&request);
@@ -68,6 +90,7 @@ impl Router {
             }
             None => match self.route(request.uri().path()) {
                 Some(Source::Files(files)) => files.respond(&request).await,
+                Some(Source::Proxy(proxy)) => proxy.respond(request, upgrades).await,
                 None => pages::error(StatusCode::NOT_FOUND, "no route serves this path"),
             },
         };

@@ -9,11 +9,15 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
+use crate::http::proxy::Tunnel;
 use crate::http::websocket::{self, PendingSession};
 
 /// What an upgraded connection becomes.
 pub enum Upgrade {
+    /// liveserve's own socket to a page.
     LiveReload(PendingSession),
+    /// A backend's WebSocket, forwarded.
+    Tunnel(Tunnel),
 }
 
 impl Upgrade {
@@ -21,6 +25,7 @@ impl Upgrade {
     pub async fn run(self, stop: watch::Receiver<bool>) {
         match self {
             Upgrade::LiveReload(session) => websocket::run_session(session, stop).await,
+            Upgrade::Tunnel(tunnel) => tunnel.run(stop).await,
         }
     }
 }

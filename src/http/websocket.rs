@@ -47,9 +47,7 @@ pub fn accept<B>(request: &mut Request<B>) -> Result<(Response<Body>, OnUpgrade)
     if request.method() != Method::GET {
         return Err(bad("a WebSocket handshake is a GET"));
     }
-    if !header_has_token(headers, UPGRADE, "websocket")
-        || !header_has_token(headers, CONNECTION, "upgrade")
-    {
+    if !is_handshake(headers) {
         return Err(bad(
             "this is the live reload WebSocket; connect with a WebSocket client",
         ));
@@ -86,6 +84,12 @@ pub fn accept<B>(request: &mut Request<B>) -> Result<(Response<Body>, OnUpgrade)
         response_headers.insert(SEC_WEBSOCKET_ACCEPT, accept_key);
     }
     Ok((response, upgrade))
+}
+
+/// Whether a request asks to switch to WebSocket.
+pub fn is_handshake(headers: &HeaderMap) -> bool {
+    header_has_token(headers, UPGRADE, "websocket")
+        && header_has_token(headers, CONNECTION, "upgrade")
 }
 
 /// A key is 16 bytes in base64: 22 characters of the alphabet and `==` (RFC 6455 4.1).

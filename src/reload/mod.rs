@@ -17,7 +17,7 @@ pub use ignore_rules::IgnoreRules;
 pub use watcher::DEFAULT_BACKLOG;
 
 use crate::settings::Config;
-use watcher::Watcher;
+use watcher::{Tree, Watcher};
 
 /// The running watcher → batcher → hub chain. Dropping it stops the watcher, which ends the
 /// batcher.
@@ -27,16 +27,27 @@ pub struct Reloading {
 }
 
 impl Reloading {
-    /// Watches `root` (canonical) as `config` says. Returns once every folder is watched: a page
-    /// served after that hears about every later change.
+    /// Watches `root` (canonical, served at `/`) and the `--watch` folders as `config` says.
+    /// Returns once every folder is watched: a page served after that hears about every later
+    /// change.
     pub async fn start(config: &Config, root: PathBuf) -> anyhow::Result<Reloading> {
-        let rules = IgnoreRules::new(&root, config.access(), &config.ignore, config.gitignore)?;
+        let tree = |root: PathBuf, url_prefix: Option<String>| -> anyhow::Result<Tree> {
+            let rules = IgnoreRules::new(&root, config.access(), &config.ignore, config.gitignore)?;
+            Ok(Tree {
+                root,
+                rules,
+                url_prefix,
+            })
+        };
+        let mut trees = vec![tree(root, Some("/".to_owned()))?];
+        for folder in config.checked_watch_folders()? {
+            trees.push(tree(folder, None)?);
+        }
         let (observations_tx, observations) = mpsc::channel(1024);
         let backlog = config.watch_backlog;
-        let watcher = tokio::task::spawn_blocking(move || {
-            Watcher::start(root, rules, backlog, observations_tx)
-        })
-        .await??;
+        let watcher =
+            tokio::task::spawn_blocking(move || Watcher::start(trees, backlog, observations_tx))
+                .await??;
         let hub = Arc::new(ReloadHub::new(config.full_reload));
         let timing = batcher::Timing {
             quiet: config.quiet_window,

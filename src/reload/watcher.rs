@@ -1,6 +1,6 @@
-//! Watching the root for changes: folder by folder (so ignored folders such as `node_modules`
-//! cost nothing), picking up new folders as they appear, and turning notify's events into
-//! [`Change`]s by URL path.
+//! Watching the served folder (and any other folder the user names) for changes: folder by
+//! folder (so ignored folders such as `node_modules` cost nothing), picking up new folders as
+//! they appear, and turning notify's events into [`Change`]s by URL path.
 //!
 //! Only events that can change what a page shows are asked for: content written, files created,
 //! removed, renamed, attributes changed. Opening and reading are not: walking the tree (which
@@ -60,14 +60,22 @@ pub struct Watcher {
     input: SyncSender<Input>,
 }
 
+/// A folder to watch, with everything below it that its rules do not ignore.
+pub struct Tree {
+    /// Canonical, as event paths are.
+    pub root: PathBuf,
+    pub rules: IgnoreRules,
+    /// What the root is on the site: `Some("/")` for the served folder. `None` for a folder
+    /// with no URLs (a backend's templates): a change there changes every page.
+    pub url_prefix: Option<String>,
+}
+
 impl Watcher {
-    /// Watches `root` (canonical) and every folder below it that the rules do not ignore, then
-    /// keeps sending what it observes to `observations` until dropped; `backlog` events wait
-    /// while the watch thread is busy. Returns once the initial tree is watched, so every change
-    /// after it is seen. Blocks: call it from a blocking context.
+    /// Watches each tree, then keeps sending what it observes to `observations` until dropped;
+    /// `backlog` events wait while the watch thread is busy. Returns once every folder is
+    /// watched, so every change after it is seen. Blocks: call it from a blocking context.
     pub fn start(
-        root: PathBuf,
-        rules: IgnoreRules,
+        trees: Vec<Tree>,
         backlog: usize,
         observations: mpsc::Sender<Observation>,
     ) -> Result<Watcher, WatchError> {
@@ -81,12 +89,14 @@ impl Watcher {
                 Err(TrySendError::Full(_)) => overflowed.store(true, Ordering::Relaxed),
             }
         };
+        let first_root = trees
+            .first()
+            .map_or_else(PathBuf::new, |tree| tree.root.clone());
         let config = notify::Config::default().with_event_kinds(relevant_events());
         let notify = RecommendedWatcher::new(callback, config)
-            .map_err(|source| watch_error(&root, source))?;
+            .map_err(|source| watch_error(&first_root, source))?;
         let mut thread = WatchThread {
-            root: root.clone(),
-            rules,
+            trees,
             notify,
             watched: HashSet::new(),
             observations,
@@ -94,25 +104,28 @@ impl Watcher {
             reporting: true,
             limit_reported: false,
         };
-        // The root must be watched, or nothing would ever reload: its failure stops the start.
-        thread
-            .notify
-            .watch(&root, RecursiveMode::NonRecursive)
-            .map_err(|source| watch_error(&root, source))?;
-        thread.mark_watched(&root);
-        // Without reporting nothing is sent, so nothing can stop it.
-        let _ = thread.add_tree(&root, false);
-        // The root itself can be deleted and made again (`rm -rf dist` in a clean build): only a
-        // watch on the folder above sees it come back. Other events there are outside the root
-        // and ignored.
-        if let Some(parent) = root.parent() {
-            let _ = thread.notify.watch(parent, RecursiveMode::NonRecursive);
+        for root in thread.roots() {
+            // A root must be watched, or nothing below it would ever reload: its failure stops
+            // the start.
+            thread
+                .notify
+                .watch(&root, RecursiveMode::NonRecursive)
+                .map_err(|source| watch_error(&root, source))?;
+            thread.mark_watched(&root);
+            // Without reporting nothing is sent, so nothing can stop it.
+            let _ = thread.add_tree(&root, false);
+            // A root can be deleted and made again (`rm -rf dist` in a clean build): only a
+            // watch on the folder above sees it come back. Other events there are outside every
+            // tree and ignored.
+            if let Some(parent) = root.parent() {
+                let _ = thread.notify.watch(parent, RecursiveMode::NonRecursive);
+            }
         }
         std::thread::Builder::new()
             .name("liveserve-watch".into())
             .spawn(move || thread.run(events))
             .map_err(|source| WatchError::Other {
-                path: root.display().to_string(),
+                path: first_root.display().to_string(),
                 source: notify::Error::io(source),
             })?;
         Ok(Watcher { input })
@@ -129,8 +142,7 @@ impl Drop for Watcher {
 struct Stopped;
 
 struct WatchThread {
-    root: PathBuf,
-    rules: IgnoreRules,
+    trees: Vec<Tree>,
     notify: RecommendedWatcher,
     watched: HashSet<PathBuf>,
     observations: mpsc::Sender<Observation>,
@@ -196,8 +208,9 @@ impl WatchThread {
     /// events have new identities, and old watches of removed ones are dropped.
     fn rewatch_everything(&mut self) -> Result<(), Stopped> {
         let previously = std::mem::take(&mut self.watched);
-        let root = self.root.clone();
-        self.add_tree(&root, false)?;
+        for root in self.roots() {
+            self.add_tree(&root, false)?;
+        }
         let gone = previously
             .difference(&self.watched)
             .map(|path| PathOp::unwatch(path.clone()))
@@ -221,9 +234,12 @@ impl WatchThread {
 
     /// Handles one changed path.
     fn handle(&mut self, path: &Path, kind: ChangeKind) -> Result<(), Stopped> {
+        let Some(tree) = self.tree_of(path) else {
+            return Ok(()); // beside a root, seen by the watch on its parent
+        };
         if path.file_name().is_some_and(|name| name == ".gitignore") {
             if let Some(folder) = path.parent().map(Path::to_path_buf) {
-                self.rules.load_gitignore(&folder);
+                self.trees[tree].rules.load_gitignore(&folder);
                 // Folders the old rules ignored may be in play now: watch them, and report
                 // their files, which pages have never been told about.
                 return self.add_tree(&folder, true);
@@ -234,8 +250,9 @@ impl WatchThread {
             && fs::symlink_metadata(path).is_ok_and(|metadata| metadata.is_dir());
         // A removed path may have been a folder (it is gone, so nobody can tell): a rule for
         // folders only, such as `dist/`, must still keep its removal quiet.
-        let ignored = self.rules.is_ignored(path, is_dir)
-            || (kind == ChangeKind::Removed && self.rules.is_ignored(path, true));
+        let rules = &self.trees[tree].rules;
+        let ignored = rules.is_ignored(path, is_dir)
+            || (kind == ChangeKind::Removed && rules.is_ignored(path, true));
         if ignored {
             return Ok(());
         }
@@ -279,7 +296,7 @@ impl WatchThread {
                         continue; // a file nobody needs to hear about
                     }
                     let path = entry.path();
-                    if self.rules.is_ignored(&path, is_dir) {
+                    if self.is_ignored(&path, is_dir) {
                         continue;
                     }
                     if is_dir {
@@ -317,8 +334,30 @@ impl WatchThread {
     }
 
     fn mark_watched(&mut self, folder: &Path) {
-        self.rules.load_gitignore(folder);
+        if let Some(tree) = self.tree_of(folder) {
+            self.trees[tree].rules.load_gitignore(folder);
+        }
         self.watched.insert(folder.to_path_buf());
+    }
+
+    fn roots(&self) -> Vec<PathBuf> {
+        self.trees.iter().map(|tree| tree.root.clone()).collect()
+    }
+
+    /// The tree `path` belongs to: the one with the deepest root above it (a `--watch` folder
+    /// may sit inside the served one).
+    fn tree_of(&self, path: &Path) -> Option<usize> {
+        self.trees
+            .iter()
+            .enumerate()
+            .filter(|(_, tree)| path.starts_with(&tree.root))
+            .max_by_key(|(_, tree)| tree.root.as_os_str().len())
+            .map(|(index, _)| index)
+    }
+
+    fn is_ignored(&self, path: &Path, is_dir: bool) -> bool {
+        self.tree_of(path)
+            .is_none_or(|tree| self.trees[tree].rules.is_ignored(path, is_dir))
     }
 
     /// Applies watch and unwatch operations in one call to notify; returns the ones that failed.
@@ -377,11 +416,24 @@ impl WatchThread {
         }))
     }
 
+    /// The URL path of a file; for a file in a tree with no URLs, `/`: every page.
     fn url_path(&self, path: &Path) -> String {
-        let relative = path.strip_prefix(&self.root).unwrap_or(path);
-        let segments = relative
-            .components()
-            .map(|component| component.as_os_str().to_string_lossy().into_owned())
+        let Some(tree) = self.tree_of(path).map(|tree| &self.trees[tree]) else {
+            return "/".to_owned();
+        };
+        let Some(prefix) = &tree.url_prefix else {
+            return "/".to_owned();
+        };
+        let relative = path.strip_prefix(&tree.root).unwrap_or(path);
+        let segments: Vec<String> = prefix
+            .split('/')
+            .filter(|segment| !segment.is_empty())
+            .map(str::to_owned)
+            .chain(
+                relative
+                    .components()
+                    .map(|component| component.as_os_str().to_string_lossy().into_owned()),
+            )
             .collect();
         RequestPath::from_segments(segments, false).to_url_path()
     }

@@ -128,7 +128,10 @@ async fn attacks_are_refused_and_leak_nothing() {
             "GET /index.html HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\nConnection: close\r\n\r\n".into(),
             &[400],
         ),
-        ("foreign absolute-form", get("http://evil.example/index.html"), &[403]),
+        // A request naming another server, or asking for a tunnel, is for a forward proxy.
+        ("foreign absolute-form", get("http://evil.example/index.html"), &[400]),
+        ("local absolute-form", get("http://localhost/index.html"), &[400]),
+        ("CONNECT", "CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n".into(), &[400]),
         // WebSocket handshakes.
         ("foreign origin", websocket(&format!("Sec-WebSocket-Version: 13\r\n{KEY}Origin: http://evil.example\r\n")), &[403]),
         ("null origin", websocket(&format!("Sec-WebSocket-Version: 13\r\n{KEY}Origin: null\r\n")), &[403]),
