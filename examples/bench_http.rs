@@ -9,11 +9,27 @@
 //!   1 MiB file, with `wrk -t2 -cN -dS --latency` when wrk is installed (Debian: `apt-get install
 //!   wrk`), else with a built-in keep-alive client (`--builtin` forces it).
 //!
+//! - the proxy: a small JSON response and a 2 KiB HTML page from a backend (a hyper server in
+//!   this program), loaded directly, through `liveserve --proxy /api=...` (which injects the
+//!   script into the page), and through Vite's dev server proxy when `VITE` names a Vite binary:
+//!
+//!       npm install --prefix /tmp/vite vite@8
+//!       VITE=/tmp/vite/node_modules/.bin/vite cargo run --release --example bench_http -- --proxy-only
+//!
 //! Everything runs on loopback. Load generator and server share the machine's cores, as they do
 //! for the figures in the README.
 
+use std::convert::Infallible;
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
 
 #[path = "support/mod.rs"]
 mod support;
@@ -21,18 +37,25 @@ mod support;
 use support::{LoadOptions, Server, build_release_binary, get, load, load_tool};
 
 fn main() {
-    let options = parse_options();
+    let (options, proxy_only) = parse_options();
     let binary = build_release_binary();
+    if !proxy_only {
+        static_files(&binary, &options);
+    }
+    proxy(&binary, &options);
+}
+
+fn static_files(binary: &Path, options: &LoadOptions) {
     let site = tempfile::tempdir().expect("creating a temporary site");
     write_site(site.path());
 
-    let startup = measure_startup(&binary, site.path());
+    let startup = measure_startup(binary, site.path());
     println!(
         "start-up to first 200: {:.1} ms (median of 20)",
         startup.as_secs_f64() * 1000.0
     );
 
-    let server = Server::start(&binary, site.path(), &[]);
+    let server = Server::start(binary, site.path(), &[]);
     // Idle: started, and one page served (as after opening it in a browser).
     assert!(get(server.port, "/page.html").starts_with(b"HTTP/1.1 200"));
     println!(
@@ -48,7 +71,7 @@ fn main() {
 
     println!(
         "load: {}, {} connections, {} s per file, 2 cores shared with the server",
-        load_tool(&options),
+        load_tool(options),
         options.connections,
         options.seconds
     );
@@ -57,7 +80,7 @@ fn main() {
         ("HTML page, script injected (2 KiB)", "/page.html"),
         ("1 MiB file", "/big.bin"),
     ] {
-        let result = load(server.port, path, &options);
+        let result = load(server.port, path, options);
         println!(
             "{label:<38} {:>9.0} req/s   p99 {:>6.2} ms",
             result.requests_per_second, result.p99_ms
@@ -70,12 +93,13 @@ fn main() {
     server.stop();
 }
 
-fn parse_options() -> LoadOptions {
+fn parse_options() -> (LoadOptions, bool) {
     let mut options = LoadOptions {
         seconds: 5,
         connections: 50,
         builtin: false,
     };
+    let mut proxy_only = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -92,10 +116,11 @@ fn parse_options() -> LoadOptions {
                     .expect("--connections N")
             }
             "--builtin" => options.builtin = true,
+            "--proxy-only" => proxy_only = true,
             other => panic!("unknown option {other}; see the comment at the top of bench_http.rs"),
         }
     }
-    options
+    (options, proxy_only)
 }
 
 fn write_site(root: &Path) {
@@ -128,4 +153,146 @@ fn measure_startup(binary: &Path, root: &Path) -> Duration {
         .collect();
     samples.sort();
     samples[samples.len() / 2]
+}
+
+/// The backend's answers: a small JSON document and a 2 KiB page.
+const JSON: &str =
+    r#"{"id":42,"name":"liveserve","tags":["dev","server","reload"],"ok":true,"count":1234}"#;
+
+fn backend_page() -> String {
+    let paragraph = "<p>a page rendered by the backend, with some ordinary text in it.</p>\n";
+    format!(
+        "<!doctype html><html><head><title>backend</title></head>\n<body>\n{}</body></html>\n",
+        paragraph.repeat(2048 / paragraph.len())
+    )
+}
+
+fn proxy(binary: &Path, options: &LoadOptions) {
+    let backend = start_backend();
+    let site = tempfile::tempdir().expect("creating a temporary site");
+    let route = format!("/api=http://{backend}");
+    let server = Server::start(binary, site.path(), &["--proxy", &route]);
+    let vite = std::env::var_os("VITE").map(|vite| Vite::start(Path::new(&vite), backend));
+    println!(
+        "proxy: {}, {} connections, {} s each; the backend runs in this process",
+        load_tool(options),
+        options.connections,
+        options.seconds
+    );
+    if vite.is_none() {
+        println!("(set VITE to a Vite binary to measure its proxy too)");
+    }
+    for (label, path) in [
+        ("proxied JSON (86 B)", "/api/data.json"),
+        ("proxied HTML page (2 KiB)", "/api/page.html"),
+    ] {
+        let direct = load(backend.port(), path, options);
+        let through = load(server.port, path, options);
+        let mut line = format!(
+            "{label:<28} direct {:>7.0} req/s p99 {:>5.2} ms | liveserve {:>7.0} req/s p99 {:>5.2} ms ({:.2}×)",
+            direct.requests_per_second,
+            direct.p99_ms,
+            through.requests_per_second,
+            through.p99_ms,
+            through.requests_per_second / direct.requests_per_second
+        );
+        if let Some(vite) = &vite {
+            let peer = load(vite.port, path, options);
+            line += &format!(
+                " | Vite {:>7.0} req/s p99 {:>5.2} ms ({:.2}×)",
+                peer.requests_per_second,
+                peer.p99_ms,
+                peer.requests_per_second / direct.requests_per_second
+            );
+        }
+        println!("{line}");
+    }
+    server.stop();
+}
+
+/// The backend: a hyper server on its own runtime thread, for the life of the program.
+fn start_backend() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binding the backend");
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let page = Bytes::from(backend_page());
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let page = page.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |request: Request<hyper::body::Incoming>| {
+                        let (content_type, body) = match request.uri().path() {
+                            "/api/data.json" => {
+                                ("application/json", Bytes::from_static(JSON.as_bytes()))
+                            }
+                            _ => ("text/html; charset=utf-8", page.clone()),
+                        };
+                        let response = Response::builder()
+                            .header("content-type", content_type)
+                            .body(Full::new(body))
+                            .unwrap();
+                        async move { Ok::<_, Infallible>(response) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+    });
+    addr
+}
+
+/// Vite's dev server with its proxy pointed at the backend.
+struct Vite {
+    child: Child,
+    port: u16,
+    _folder: tempfile::TempDir,
+}
+
+impl Vite {
+    fn start(binary: &Path, backend: SocketAddr) -> Vite {
+        let folder = tempfile::tempdir().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = format!(
+            "export default {{ logLevel: 'silent', clearScreen: false, server: {{ host: '127.0.0.1', port: {port}, strictPort: true, proxy: {{ '/api': 'http://{backend}' }} }} }};\n"
+        );
+        std::fs::write(folder.path().join("vite.config.mjs"), config).unwrap();
+        std::fs::write(folder.path().join("index.html"), "<p>vite</p>").unwrap();
+        let child = Command::new(binary)
+            .current_dir(folder.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting Vite");
+        // Wait until it listens (a benchmark may poll; tests may not).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "Vite did not start listening");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Vite {
+            child,
+            port,
+            _folder: folder,
+        }
+    }
+}
+
+impl Drop for Vite {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

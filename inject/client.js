@@ -25,6 +25,8 @@
   const state = {
     // The URL path this page was served for (its index file, or the missing path of a 404).
     path: script && script.dataset.path,
+    // A backend made this page: its stylesheets may live at other URLs than their files.
+    proxied: Boolean(script && script.hasAttribute("data-proxied")),
     connected: false,
     // How many times a connection has been made (tests and curious people can watch it).
     connects: 0,
@@ -196,9 +198,9 @@
       if (sheet.ownerNode && sheet.ownerNode.dataset && sheet.ownerNode.dataset.liveserveReplaced) continue;
       collectImports(sheet, isChanged, imports, 0);
     }
-    if (links.size === 0 && imports.length === 0) {
-      // None of this page's stylesheets has a changed path: a backend may serve the file under
-      // another URL. Refreshing every same-origin stylesheet is still no reload.
+    if (state.proxied && links.size === 0 && imports.length === 0) {
+      // None of this page's stylesheets has a changed path, but a backend may serve the file
+      // under another URL. Refreshing every same-origin stylesheet is still no reload.
       for (const link of document.querySelectorAll('link[rel~="stylesheet"][href]')) {
         if (!link.dataset.liveserveReplaced && new URL(link.href, location.href).origin === location.origin) {
           links.add(link);

@@ -13,20 +13,22 @@ use memchr::memmem::find;
 /// The URL the injected tag loads; the script itself is `inject/client.js`.
 pub const CLIENT_PATH: &str = "/__liveserve/client.js";
 
-/// The tag that loads the client; `data_path` is the URL path the page was served for.
-pub fn script_tag(data_path: &str) -> String {
+/// The tag that loads the client; `data_path` is the URL path the page was served for, and
+/// `proxied` says a backend made the page (so its stylesheets may live at other URLs than the
+/// files they come from).
+pub fn script_tag(data_path: &str, proxied: bool) -> String {
+    let proxied = if proxied { " data-proxied" } else { "" };
     format!(
-        "<script src=\"{CLIENT_PATH}\" data-path=\"{}\"></script>",
+        "<script src=\"{CLIENT_PATH}\" data-path=\"{}\"{proxied}></script>",
         escape_html(data_path)
     )
 }
 
-/// The page with the script tag inserted, or the page unchanged if it already loads the client.
-pub fn inject(html: &[u8], data_path: &str) -> Bytes {
+/// The page with `tag` inserted, or the page unchanged if it already loads the client.
+pub fn inject(html: &[u8], tag: &str) -> Bytes {
     let Some(at) = injection_point(html) else {
         return Bytes::copy_from_slice(html);
     };
-    let tag = script_tag(data_path);
     let mut page = Vec::with_capacity(html.len() + tag.len());
     page.extend_from_slice(&html[..at]);
     page.extend_from_slice(tag.as_bytes());
@@ -326,7 +328,7 @@ mod tests {
 
     #[test]
     fn a_page_that_loads_the_client_is_left_alone() {
-        let page = format!("<body>{}</body>", script_tag("/"));
+        let page = format!("<body>{}</body>", script_tag("/", false));
         assert_eq!(injection_point(page.as_bytes()), None);
         // Merely mentioning the path in text is not loading it.
         let page = "<body><p>/__liveserve/client.js</p></body>";
@@ -336,7 +338,7 @@ mod tests {
     #[test]
     fn the_tag_escapes_its_path() {
         assert_eq!(
-            script_tag("/a&b\"c.html"),
+            script_tag("/a&b\"c.html", false),
             "<script src=\"/__liveserve/client.js\" data-path=\"/a&amp;b&quot;c.html\"></script>"
         );
     }
@@ -378,10 +380,10 @@ mod properties {
     proptest! {
         #[test]
         fn the_tag_goes_in_exactly_once_and_nothing_else_changes(page in html()) {
-            let tag = script_tag("/page.html");
+            let tag = script_tag("/page.html", false);
             let at = injection_point(&page).expect("random pages do not load the client");
             prop_assert!(at <= page.len());
-            let injected = inject(&page, "/page.html");
+            let injected = inject(&page, &tag);
             prop_assert_eq!(injected.len(), page.len() + tag.len());
             prop_assert_eq!(&injected[at..at + tag.len()], tag.as_bytes());
             let mut restored = injected[..at].to_vec();

@@ -24,10 +24,18 @@ use crate::http::validators::{self, RangeAnswer};
 pub const MAX_INJECTED_PAGE: usize = 16 * 1024 * 1024;
 
 /// Put in a response's extensions by its source: this HTML page gets the reload script, with
-/// `data_path` (the URL path the page was served for) in its tag.
+/// `data_path` (the URL path the page was served for) in its tag, and `proxied` when a backend
+/// made the page.
 #[derive(Debug, Clone)]
 pub struct InjectInto {
     pub data_path: String,
+    pub proxied: bool,
+}
+
+impl InjectInto {
+    pub fn tag(&self) -> String {
+        inject::script_tag(&self.data_path, self.proxied)
+    }
 }
 
 /// Put in a response's extensions by the proxy, for the log line.
@@ -80,7 +88,7 @@ impl Pipeline {
         mut response: Response<Body>,
     ) -> Response<Body> {
         if let Some(page) = response.extensions_mut().remove::<InjectInto>() {
-            response = inject_script(response, &page.data_path).await;
+            response = inject_script(response, &page.tag()).await;
         }
         if !request.range_headers.is_empty() {
             response = apply_range(&request.range_headers, response);
@@ -121,7 +129,7 @@ impl Pipeline {
 
 /// The page with the reload script in it. A page too large to hold, or whose body fails, is sent
 /// as it came.
-async fn inject_script(response: Response<Body>, data_path: &str) -> Response<Body> {
+async fn inject_script(response: Response<Body>, tag: &str) -> Response<Body> {
     let (mut parts, body) = response.into_parts();
     let mut page = match body.collect_up_to(MAX_INJECTED_PAGE).await {
         Ok(Collected::Complete(page)) => page,
@@ -146,7 +154,7 @@ async fn inject_script(response: Response<Body>, data_path: &str) -> Response<Bo
             _ => return Response::from_parts(parts, Body::from(page)),
         }
     }
-    let injected = inject::inject(&page, data_path);
+    let injected = inject::inject(&page, tag);
     parts
         .headers
         .insert(CONTENT_LENGTH, HeaderValue::from(injected.len()));

@@ -157,7 +157,10 @@ impl Proxy {
             return answer;
         }
         if self.inject && method != Method::HEAD && is_html(&parts.headers) {
-            parts.extensions.insert(InjectInto { data_path });
+            parts.extensions.insert(InjectInto {
+                data_path,
+                proxied: true,
+            });
         }
         Response::from_parts(parts, Body::stream(body))
     }
@@ -186,6 +189,7 @@ impl Proxy {
             if self.inject {
                 page.extensions_mut().insert(InjectInto {
                     data_path: data_path.to_owned(),
+                    proxied: true,
                 });
             }
             page

@@ -16,7 +16,6 @@ use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use crate::access::Access;
 use crate::http::body::{Body, CHUNK_SIZE, read_chunk};
 use crate::http::guards;
-use crate::http::inject;
 use crate::http::pages;
 use crate::http::pipeline::{InjectInto, MAX_INJECTED_PAGE, header_value};
 use crate::http::validators::{Validators, hash};
@@ -144,6 +143,7 @@ impl StaticFiles {
         if self.inject {
             response.extensions_mut().insert(InjectInto {
                 data_path: url.to_url_path(),
+                proxied: false,
             });
         }
         response
@@ -159,11 +159,12 @@ impl StaticFiles {
         let inject_into = (self.inject && is_html(&mime) && matches!(content, Content::Whole(_)))
             .then(|| InjectInto {
                 data_path: url.to_url_path(),
+                proxied: false,
             });
         // The page changes with the tag, and the tag with the path and with liveserve's version:
         // a newer liveserve must not get a 304 for a page it injects differently.
         let variant = inject_into.as_ref().map(|page| {
-            let tag = inject::script_tag(&page.data_path) + env!("CARGO_PKG_VERSION");
+            let tag = page.tag() + env!("CARGO_PKG_VERSION");
             hash(tag.as_bytes())
         });
         let validators = Validators::from_file(metadata.len(), metadata.modified().ok(), variant);
