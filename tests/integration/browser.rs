@@ -18,11 +18,11 @@ use crate::browser_driver::Browser;
 use crate::support::{TestServer, site, write};
 
 /// One browser at a time: two cores cannot run several Chromiums and keep the timings sane.
-static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(crate) static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Loaded first by every fixture page: records script errors and warnings, counts page loads,
 /// the WebSockets the page opens and the messages they receive.
-const PROBE_JS: &str = r#"window.__errors = [];
+pub(crate) const PROBE_JS: &str = r#"window.__errors = [];
 addEventListener("error", (event) => window.__errors.push(String(event.message)));
 sessionStorage.setItem("loads", String(Number(sessionStorage.getItem("loads") || 0) + 1));
 window.__warnings = [];
@@ -43,7 +43,7 @@ window.WebSocket = class extends WebSocket {
 "#;
 
 /// A fixture page: the probe, an optional stylesheet, and `body`.
-fn page(stylesheet: Option<&str>, body: &str) -> String {
+pub(crate) fn page(stylesheet: Option<&str>, body: &str) -> String {
     let link = stylesheet.map_or(String::new(), |href| {
         format!("<link rel=\"stylesheet\" href=\"{href}\">")
     });
@@ -55,14 +55,14 @@ fn page(stylesheet: Option<&str>, body: &str) -> String {
 
 /// What the fixture pages let a test observe.
 impl Browser {
-    async fn loads(&self) -> i64 {
+    pub(crate) async fn loads(&self) -> i64 {
         let value = self
             .eval("return Number(sessionStorage.getItem('loads'))")
             .await;
         value.as_i64().unwrap_or(-1)
     }
 
-    async fn connected(&self) {
+    pub(crate) async fn connected(&self) {
         self.wait_until(
             "the client is connected",
             "window.__liveserve && window.__liveserve.connected",
@@ -70,15 +70,15 @@ impl Browser {
         .await;
     }
 
-    async fn set_marker(&self) {
+    pub(crate) async fn set_marker(&self) {
         self.eval("window.__marker = 1").await;
     }
 
-    async fn has_marker(&self) -> bool {
+    pub(crate) async fn has_marker(&self) -> bool {
         self.eval("return window.__marker === 1").await == Value::Bool(true)
     }
 
-    async fn assert_no_errors(&self) {
+    pub(crate) async fn assert_no_errors(&self) {
         let errors = self.eval("return window.__errors").await;
         assert_eq!(errors, json!([]), "script errors on the page");
     }
@@ -123,7 +123,7 @@ fn url(server: &TestServer, path: &str) -> String {
     format!("http://{}{path}", server.addr)
 }
 
-fn computed(selector: &str, property: &str) -> String {
+pub(crate) fn computed(selector: &str, property: &str) -> String {
     format!("getComputedStyle(document.querySelector({selector:?})).{property}")
 }
 

@@ -347,3 +347,163 @@ fn http_get(port: u16, path: &str) -> String {
     stream.read_to_string(&mut response).unwrap();
     response
 }
+
+// The reverse proxy's settings --------------------------------------------------------------
+
+#[test]
+fn a_proxy_that_is_not_http_is_a_usage_error() {
+    let root = site(&[]);
+    let mut command = liveserve();
+    command.arg(root.path()).args(["--proxy", "ftp://x"]);
+    assert_one_line_error(&run_to_exit(command), 2, "--proxy");
+}
+
+#[test]
+fn two_proxies_on_one_prefix_are_a_usage_error() {
+    let root = site(&[]);
+    let mut command = liveserve();
+    // `/a/` is `/a` once its trailing slash is gone: the same prefix.
+    command.arg(root.path()).args([
+        "--proxy",
+        "/a=http://127.0.0.1:1",
+        "--proxy",
+        "/a/=http://127.0.0.1:2",
+    ]);
+    assert_one_line_error(&run_to_exit(command), 2, "two --proxy routes");
+}
+
+#[test]
+fn a_watch_folder_that_does_not_exist_is_a_usage_error() {
+    let root = site(&[]);
+    let mut command = liveserve();
+    command
+        .arg(root.path())
+        .args(["--watch", "/no/such/folder/anywhere"]);
+    assert_one_line_error(&run_to_exit(command), 2, "--watch");
+}
+
+/// Stdout lines up to and including the first that starts with `watching`, which comes after
+/// every proxy line.
+fn lines_until_watching(running: &Running) -> Vec<String> {
+    let mut lines = Vec::new();
+    loop {
+        let line = running.next_line();
+        let done = line.starts_with("watching");
+        lines.push(line);
+        if done {
+            return lines;
+        }
+    }
+}
+
+#[test]
+fn liveserve_proxy_takes_a_comma_separated_list_and_prints_each_route() {
+    let root = site(&[("index.html", b"<body>hello</body>")]);
+    let mut command = liveserve();
+    command.arg(root.path()).args(["--port", "0"]).env(
+        "LIVESERVE_PROXY",
+        "/a=http://127.0.0.1:1,/b=http://127.0.0.1:2/base",
+    );
+    let running = Running::start(command);
+    let lines = lines_until_watching(&running);
+    let local = lines
+        .iter()
+        .find(|line| line.starts_with("Local:"))
+        .expect("a Local: line");
+    assert!(http_get(port_of(local), "/").starts_with("HTTP/1.1 200"));
+    for expected in [
+        "proxying /a → http://127.0.0.1:1",
+        "proxying /b → http://127.0.0.1:2/base",
+    ] {
+        assert!(
+            lines.iter().any(|line| line == expected),
+            "{expected:?} in {lines:?}"
+        );
+    }
+    assert_eq!(running.terminate().0.code(), Some(0));
+}
+
+#[test]
+fn quiet_hides_the_proxy_lines() {
+    let root = site(&[]);
+    let mut command = liveserve();
+    command
+        .arg(root.path())
+        .args(["--port", "0", "-q", "--proxy", "/a=http://127.0.0.1:1"]);
+    let running = Running::start(command);
+    port_of(&running.next_line());
+    let (status, rest) = running.terminate();
+    assert_eq!(status.code(), Some(0));
+    assert!(rest.is_empty(), "nothing but the Local: line: {rest:?}");
+}
+
+/// The lines of a child's stderr, as they come.
+fn stderr_lines(running: &mut Running) -> mpsc::Receiver<String> {
+    let stderr = BufReader::new(running.child.stderr.take().unwrap());
+    let (send, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if send.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    lines
+}
+
+#[test]
+fn verbose_logs_each_proxied_request_with_its_upstream() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let upstream = runtime.block_on(crate::upstream::Upstream::start());
+    let root = site(&[]);
+    let mut command = liveserve();
+    command.arg(root.path()).args([
+        "--port",
+        "0",
+        "-v",
+        "--proxy",
+        &format!("/api={}", upstream.origin()),
+    ]);
+    let mut running = Running::start(command);
+    let errors = stderr_lines(&mut running);
+    let port = port_of(running.lines_until_url().last().unwrap());
+    let page = http_get(port, "/api/page");
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("backend page"), "{page}");
+    let line = loop {
+        let line = errors
+            .recv_timeout(TIMEOUT)
+            .expect("a log line for the request in time");
+        if line.contains("/api/page") {
+            break line;
+        }
+    };
+    // `GET /api/page 200 1.2 ms ← http://127.0.0.1:PORT 200 1.0 ms`
+    assert!(line.contains("GET /api/page 200 "), "{line}");
+    assert!(
+        line.contains(&format!("← {} 200 ", upstream.origin())),
+        "{line}"
+    );
+    assert!(line.trim_end().ends_with("ms"), "{line}");
+    assert_eq!(running.terminate().0.code(), Some(0));
+    drop(upstream);
+}
+
+#[test]
+fn help_documents_the_proxy_flags_and_their_environment_twins() {
+    let mut command = liveserve();
+    command.arg("--help");
+    let output = run_to_exit(command);
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    for needle in [
+        "--proxy",
+        "--watch",
+        "--proxy-timeout",
+        "LIVESERVE_PROXY",
+        "LIVESERVE_WATCH",
+        "LIVESERVE_PROXY_TIMEOUT",
+    ] {
+        assert!(help.contains(needle), "{needle} in --help");
+    }
+}

@@ -3,12 +3,15 @@
 
 mod browser;
 mod browser_driver;
+mod browser_proxy;
 mod caching;
 mod cli;
 mod injection;
 mod ports;
+mod proxy;
 mod reload;
 mod security;
 mod shutdown;
 mod static_files;
 mod support;
+mod upstream;
