@@ -103,7 +103,12 @@ impl Browser {
 
     /// Polls `condition` (a JS expression) until it is true; panics after the deadline.
     pub async fn wait_until(&self, what: &str, condition: &str) {
-        let deadline = Instant::now() + WAIT;
+        self.wait_until_within(WAIT, what, condition).await;
+    }
+
+    /// Polls `condition` (a JS expression) every 50 ms until it is true; panics after `within`.
+    pub async fn wait_until_within(&self, within: Duration, what: &str, condition: &str) {
+        let deadline = Instant::now() + within;
         let script = format!("try {{ return !!({condition}); }} catch (e) {{ return false; }}");
         while Instant::now() < deadline {
             if self.eval(&script).await == Value::Bool(true) {
@@ -111,7 +116,7 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("timed out waiting until {what} ({condition})");
+        panic!("{what} did not happen within {within:?} ({condition})");
     }
 
     pub async fn close(mut self) {

@@ -1,9 +1,9 @@
 //! What a person sees through the reverse proxy: the real server in front of a real backend
 //! ([`Upstream`]), pages in headless Chromium. Marked `#[ignore]` like the other browser tests.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::browser::{ONE_BROWSER, PROBE_JS, computed, page};
 use crate::browser_driver::Browser;
@@ -12,20 +12,6 @@ use crate::upstream::Upstream;
 
 fn url(server: &TestServer, path: &str) -> String {
     format!("http://{}{path}", server.addr)
-}
-
-/// Polls `condition` (a JS expression) every 50 ms until it is true; panics after `within`,
-/// a tighter bound than the driver's own.
-async fn wait_within(browser: &Browser, within: Duration, what: &str, condition: &str) {
-    let deadline = Instant::now() + within;
-    let script = format!("try {{ return !!({condition}); }} catch (e) {{ return false; }}");
-    while Instant::now() < deadline {
-        if browser.eval(&script).await == Value::Bool(true) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{what} did not happen within {within:?} ({condition})");
 }
 
 async fn body_text(browser: &Browser) -> String {
@@ -60,13 +46,13 @@ async fn the_502_page_turns_into_the_backend_page_by_itself_once_the_backend_is_
     assert!(!text.contains("backend page"));
 
     upstream.restart().await;
-    wait_within(
-        &browser,
-        Duration::from_secs(5),
-        "the backend page showing by itself",
-        "document.body.textContent.includes('backend page')",
-    )
-    .await;
+    browser
+        .wait_until_within(
+            Duration::from_secs(5),
+            "the backend page showing by itself",
+            "document.body.textContent.includes('backend page')",
+        )
+        .await;
     browser.connected().await;
     browser.close().await;
     server.stop().await;

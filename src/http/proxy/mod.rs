@@ -30,7 +30,9 @@ pub use tunnel::Tunnel;
 /// How long connecting to a backend may take before the page gets 504.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The largest response head read from a backend (as for requests); larger ones get 502.
+/// The largest response head taken from a backend (as for requests); larger ones get 502.
+/// hyper's read buffer limit bounds the memory such a head takes, but only roughly (reads can
+/// go past it), so the size is checked again once the head is in.
 const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 
 /// The most header fields a backend's response may carry.
@@ -67,8 +69,8 @@ pub struct Proxy {
 
 /// Why a backend gave no answer, in a few words.
 enum Failure {
-    Unreachable(String),
-    TimedOut(String),
+    BadGateway(String),
+    GatewayTimeout(String),
 }
 
 impl Proxy {
@@ -134,10 +136,23 @@ impl Proxy {
             Ok(Err(error)) => return self.failed(classify(&error), wants_html, &data_path),
             Err(_) => {
                 let waited = format!("no answer within {} s", self.timeout.as_secs_f64());
-                return self.failed(Failure::TimedOut(waited), wants_html, &data_path);
+                return self.failed(Failure::GatewayTimeout(waited), wants_html, &data_path);
             }
         };
         let (mut parts, body) = answer.into_parts();
+        let head_size: usize = parts
+            .headers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 4)
+            .sum();
+        if head_size > MAX_RESPONSE_HEAD || parts.headers.len() > MAX_RESPONSE_HEADERS {
+            let reason = "its response head is larger than liveserve accepts (64 KiB, 100 fields)";
+            return self.failed(
+                Failure::BadGateway(reason.to_owned()),
+                wants_html,
+                &data_path,
+            );
+        }
         // The browser's connection has its own version, whatever the backend spoke.
         parts.version = Version::default();
         let upgraded = parts.status == StatusCode::SWITCHING_PROTOCOLS;
@@ -180,8 +195,8 @@ impl Proxy {
     /// by itself once the backend answers again; for anything else a line of text.
     fn failed(&self, failure: Failure, wants_html: bool, data_path: &str) -> Response<Body> {
         let (status, kind, reason) = match failure {
-            Failure::Unreachable(reason) => (StatusCode::BAD_GATEWAY, "unavailable", reason),
-            Failure::TimedOut(reason) => (StatusCode::GATEWAY_TIMEOUT, "timeout", reason),
+            Failure::BadGateway(reason) => (StatusCode::BAD_GATEWAY, "unavailable", reason),
+            Failure::GatewayTimeout(reason) => (StatusCode::GATEWAY_TIMEOUT, "timeout", reason),
         };
         let origin = self.route.origin();
         let mut response = if wants_html {
@@ -238,8 +253,8 @@ fn classify(error: &hyper_util::client::legacy::Error) -> Failure {
         || innermost.to_string().contains("timed out");
     if timed_out {
         let waited = CONNECT_TIMEOUT.as_secs();
-        Failure::TimedOut(format!("could not connect within {waited} s"))
+        Failure::GatewayTimeout(format!("could not connect within {waited} s"))
     } else {
-        Failure::Unreachable(innermost.to_string())
+        Failure::BadGateway(innermost.to_string())
     }
 }
