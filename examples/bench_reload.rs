@@ -122,7 +122,9 @@ async fn latency(server: &Server, root: &Path, writes: usize) {
         std::fs::write(root.join("index.html"), format!("<body>edit {i}</body>")).unwrap();
         match next_message(&mut socket).await {
             None => missed += 1,
-            Some(ServerMessage::Reload { generation, paths }) => {
+            Some(ServerMessage::Reload {
+                generation, paths, ..
+            }) => {
                 samples.push(started.elapsed());
                 if generation != expected_generation || paths != ["/index.html"] {
                     extra += 1;
@@ -403,7 +405,7 @@ async fn big_tree(binary: &Path) {
     let (written, burst_took) = writer.await.unwrap();
     let everything = matches!(
         messages.as_slice(),
-        [(_, ServerMessage::Reload { paths, .. })] if paths == &["/"]
+        [(_, ServerMessage::Reload { all: true, .. })]
     );
     let first_after_end = messages.first().map_or(f64::NAN, |(at, _)| {
         (at.as_secs_f64() - burst_took.as_secs_f64()) * 1000.0

@@ -35,7 +35,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let root = config.canonical_root()?;
-    config.checked_watch_folders()?;
+    config.validate()?;
     // Watching starts before the first connection is accepted: a page that has loaded is
     // guaranteed to hear about every later change.
     let reload = if config.reload {

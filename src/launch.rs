@@ -16,7 +16,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     raise_open_file_limit();
     let config = cli.config()?;
     let root = config.canonical_root()?;
-    let watch_folders = config.checked_watch_folders()?;
+    let watch_folders = config.validate()?.watch_folders;
     let addresses = Addresses::from_host(&cli.host)?;
     let choice = cli.port_choice();
     let bound = listen::bind(&addresses, choice)?;

@@ -20,8 +20,16 @@ pub enum ServerMessage {
         server: String,
         generation: u64,
     },
-    /// Something other than stylesheets changed: reload the page.
-    Reload { generation: u64, paths: Vec<String> },
+    /// Something other than stylesheets changed: reload the page. `all` says every page is
+    /// affected whatever its path (`paths` is then empty): events were lost and the watcher
+    /// caught up (a rescan), a burst too large to list, or a change in a watched folder that has
+    /// no URLs.
+    Reload {
+        generation: u64,
+        paths: Vec<String>,
+        #[serde(default, skip_serializing_if = "is_false")]
+        all: bool,
+    },
     /// Only stylesheets (or their source maps) changed: swap them in place.
     Css { generation: u64, paths: Vec<String> },
 }
@@ -41,10 +49,35 @@ pub struct Change {
     pub kind: ChangeKind,
 }
 
+/// What a batch of changes amounts to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Changed {
+    /// These files, each once.
+    Files(Vec<Change>),
+    /// Every page is affected (see [`ServerMessage::Reload`]'s `all`).
+    Everything,
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
+}
+
 impl ServerMessage {
-    /// The message for a batch: `css` when every change is a stylesheet or source map that still
-    /// exists (a deleted stylesheet cannot be swapped in), else `reload`.
-    pub fn for_batch(generation: u64, changes: &[Change], full_reload: bool) -> Self {
+    /// The message for what a batch amounts to.
+    pub fn for_changes(generation: u64, changed: &Changed, full_reload: bool) -> Self {
+        match changed {
+            Changed::Files(changes) => Self::for_files(generation, changes, full_reload),
+            Changed::Everything => ServerMessage::Reload {
+                generation,
+                paths: Vec::new(),
+                all: true,
+            },
+        }
+    }
+
+    /// `css` when every change is a stylesheet or source map that still exists (a deleted
+    /// stylesheet cannot be swapped in), else `reload`.
+    fn for_files(generation: u64, changes: &[Change], full_reload: bool) -> Self {
         let paths = listed_paths(changes);
         // A stylesheet left off the list could not be swapped: reload instead.
         let complete = paths.len() == changes.len();
@@ -56,7 +89,11 @@ impl ServerMessage {
         if only_styles && !full_reload {
             ServerMessage::Css { generation, paths }
         } else {
-            ServerMessage::Reload { generation, paths }
+            ServerMessage::Reload {
+                generation,
+                paths,
+                all: false,
+            }
         }
     }
 
@@ -112,10 +149,15 @@ mod tests {
             hello.to_json(),
             r#"{"type":"hello","version":1,"server":"abc","generation":0}"#
         );
-        let reload = ServerMessage::for_batch(3, &[change("/a.html", ChangeKind::Modified)], false);
+        let reload = ServerMessage::for_files(3, &[change("/a.html", ChangeKind::Modified)], false);
         assert_eq!(
             reload.to_json(),
             r#"{"type":"reload","generation":3,"paths":["/a.html"]}"#
+        );
+        let all = ServerMessage::for_changes(4, &Changed::Everything, false);
+        assert_eq!(
+            all.to_json(),
+            r#"{"type":"reload","generation":4,"paths":[],"all":true}"#
         );
     }
 
@@ -124,21 +166,21 @@ mod tests {
         let css = change("/css/site.css", ChangeKind::Modified);
         let map = change("/css/site.css.map", ChangeKind::Created);
         assert!(matches!(
-            ServerMessage::for_batch(1, &[css.clone(), map], false),
+            ServerMessage::for_files(1, &[css.clone(), map], false),
             ServerMessage::Css { .. }
         ));
         let page = change("/index.html", ChangeKind::Modified);
         assert!(matches!(
-            ServerMessage::for_batch(1, &[css.clone(), page], false),
+            ServerMessage::for_files(1, &[css.clone(), page], false),
             ServerMessage::Reload { .. }
         ));
         let gone = change("/old.css", ChangeKind::Removed);
         assert!(matches!(
-            ServerMessage::for_batch(1, &[gone], false),
+            ServerMessage::for_files(1, &[gone], false),
             ServerMessage::Reload { .. }
         ));
         assert!(matches!(
-            ServerMessage::for_batch(1, &[css], true),
+            ServerMessage::for_files(1, &[css], true),
             ServerMessage::Reload { .. }
         ));
     }
@@ -153,7 +195,7 @@ mod tests {
                 )
             })
             .collect();
-        let message = ServerMessage::for_batch(1, &styles, false);
+        let message = ServerMessage::for_files(1, &styles, false);
         let ServerMessage::Reload { paths, .. } = &message else {
             panic!("{message:?}");
         };

@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::protocol::{Change, ChangeKind};
+use crate::protocol::{Change, ChangeKind, Changed};
 
 /// The default quiet period. Editors finish a save (temp file, rename, metadata) within a few
 /// milliseconds, and a build writes its files back to back; 15 ms covers both with margin while
@@ -47,6 +47,8 @@ pub struct Timing {
 pub enum Observation {
     /// One file changed.
     Change(Change),
+    /// A file with no URL of its own changed (in a `--watch` folder): every page may show it.
+    SiteWide,
     /// Events were lost (a burst larger than the queues hold): anything may have changed. The
     /// batch stays open until [`Observation::CaughtUp`].
     EventsLost,
@@ -58,7 +60,7 @@ pub enum Observation {
 pub async fn run(
     mut observations: mpsc::Receiver<Observation>,
     timing: Timing,
-    mut on_batch: impl FnMut(Vec<Change>),
+    mut on_batch: impl FnMut(Changed),
 ) {
     while let Some(first) = observations.recv().await {
         let opened = Instant::now();
@@ -74,9 +76,8 @@ pub async fn run(
                 () = sleep_until(closes) => break,
             }
         }
-        let changes = batch.finish();
-        if !changes.is_empty() {
-            on_batch(changes);
+        if let Some(changed) = batch.finish() {
+            on_batch(changed);
         }
     }
 }
@@ -95,8 +96,10 @@ struct Batch {
     entries: Vec<Entry>,
     /// Where each path's entry is, so adding a change does not search the batch.
     index: HashMap<String, usize>,
-    /// A large burst, or events were lost: the batch is "everything changed".
+    /// Every page is affected: a large burst, lost events, or a file with no URL.
     everything: bool,
+    /// A large burst or lost events: the batch closes only once the burst is over.
+    burst: bool,
     /// Events were lost and the watcher has not caught up yet.
     catching_up: bool,
 }
@@ -111,8 +114,12 @@ impl Batch {
     fn add(&mut self, observation: Observation) {
         let change = match observation {
             Observation::Change(change) => change,
+            Observation::SiteWide => {
+                self.everything = true;
+                return;
+            }
             Observation::EventsLost => {
-                self.become_everything();
+                self.become_burst();
                 self.catching_up = true;
                 return;
             }
@@ -121,7 +128,7 @@ impl Batch {
                 return;
             }
         };
-        if self.everything {
+        if self.burst {
             return; // already covered
         }
         match self.index.get(&change.url_path) {
@@ -135,14 +142,15 @@ impl Batch {
                     last: change.kind,
                 });
                 if self.entries.len() >= LARGE_BURST {
-                    self.become_everything();
+                    self.become_burst();
                 }
             }
         }
     }
 
-    fn become_everything(&mut self) {
+    fn become_burst(&mut self) {
         self.everything = true;
+        self.burst = true;
         self.entries = Vec::new();
         self.index = HashMap::new();
     }
@@ -152,20 +160,22 @@ impl Batch {
     fn closes_at(&self, now: Instant, opened: Instant, timing: Timing) -> Option<Instant> {
         if self.catching_up {
             None
-        } else if self.everything {
+        } else if self.burst {
             Some((now + BURST_OVER_AFTER).min(opened + MAX_BURST))
         } else {
             Some((now + timing.quiet).min(opened + timing.max_wait))
         }
     }
 
-    /// The batch's changes, without files that were created and removed again inside it (an
-    /// atomic save's temp file): they never existed as far as a page is concerned.
-    fn finish(self) -> Vec<Change> {
+    /// What the batch amounts to, without files that were created and removed again inside it
+    /// (an atomic save's temp file): they never existed as far as a page is concerned. `None`
+    /// when nothing is left.
+    fn finish(self) -> Option<Changed> {
         if self.everything {
-            return vec![everything_changed()];
+            return Some(Changed::Everything);
         }
-        self.entries
+        let changes: Vec<Change> = self
+            .entries
             .into_iter()
             .filter(|entry| {
                 !(entry.first == ChangeKind::Created && entry.last == ChangeKind::Removed)
@@ -174,16 +184,8 @@ impl Batch {
                 url_path: entry.url_path,
                 kind: entry.last,
             })
-            .collect()
-    }
-}
-
-/// The batch for a large burst or lost events: the root changed, so every page reloads, which is
-/// always right.
-fn everything_changed() -> Change {
-    Change {
-        url_path: "/".to_owned(),
-        kind: ChangeKind::Modified,
+            .collect();
+        (!changes.is_empty()).then_some(Changed::Files(changes))
     }
 }
 
@@ -208,7 +210,7 @@ mod tests {
         Observation::Change(change(path, kind))
     }
 
-    type Delivered = Arc<Mutex<Vec<Vec<Change>>>>;
+    type Delivered = Arc<Mutex<Vec<Changed>>>;
 
     /// Starts a batcher; returns the sender and the batches it has delivered so far.
     fn start() -> (mpsc::Sender<Observation>, Delivered) {
@@ -252,7 +254,10 @@ mod tests {
         let delivered = batches.lock().unwrap().clone();
         assert_eq!(
             delivered,
-            vec![vec![change("/a.html", ChangeKind::Modified)]]
+            vec![Changed::Files(vec![change(
+                "/a.html",
+                ChangeKind::Modified
+            )])]
         );
     }
 
@@ -269,7 +274,7 @@ mod tests {
         advance(20).await;
         let delivered = batches.lock().unwrap().clone();
         assert_eq!(delivered.len(), 1);
-        assert_eq!(delivered[0].len(), 50);
+        assert!(matches!(&delivered[0], Changed::Files(files) if files.len() == 50));
     }
 
     #[tokio::test(start_paused = true)]
@@ -316,7 +321,7 @@ mod tests {
         let delivered = batches.lock().unwrap().clone();
         assert_eq!(
             delivered,
-            vec![vec![change("/a.html", ChangeKind::Created)]]
+            vec![Changed::Files(vec![change("/a.html", ChangeKind::Created)])]
         );
 
         send.send(changed("/b.tmp", ChangeKind::Created))
@@ -352,10 +357,7 @@ mod tests {
         );
         send.send(Observation::CaughtUp).await.unwrap();
         advance(20).await;
-        assert_eq!(
-            *batches.lock().unwrap(),
-            vec![vec![change("/", ChangeKind::Modified)]]
-        );
+        assert_eq!(*batches.lock().unwrap(), vec![Changed::Everything]);
 
         // Then back to normal.
         send.send(changed("/b.html", ChangeKind::Modified))
@@ -364,7 +366,10 @@ mod tests {
         advance(20).await;
         assert_eq!(
             batches.lock().unwrap().last(),
-            Some(&vec![change("/b.html", ChangeKind::Modified)])
+            Some(&Changed::Files(vec![change(
+                "/b.html",
+                ChangeKind::Modified
+            )]))
         );
     }
 
@@ -386,10 +391,7 @@ mod tests {
             "not before the burst is over"
         );
         advance(20).await;
-        assert_eq!(
-            *batches.lock().unwrap(),
-            vec![vec![change("/", ChangeKind::Modified)]]
-        );
+        assert_eq!(*batches.lock().unwrap(), vec![Changed::Everything]);
     }
 
     #[tokio::test(start_paused = true)]
@@ -406,5 +408,16 @@ mod tests {
         advance(200).await;
         let delivered = batches.lock().unwrap();
         assert_eq!(delivered.len(), 2, "one after 5 s, one at the end");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_change_without_a_url_is_every_page_at_the_usual_pace() {
+        let (send, batches) = start();
+        send.send(Observation::SiteWide).await.unwrap();
+        send.send(changed("/a.css", ChangeKind::Modified))
+            .await
+            .unwrap();
+        advance(20).await;
+        assert_eq!(*batches.lock().unwrap(), vec![Changed::Everything]);
     }
 }

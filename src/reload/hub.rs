@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::broadcast;
 
-use crate::protocol::{Change, PROTOCOL_VERSION, ServerMessage};
+use crate::protocol::{Changed, PROTOCOL_VERSION, ServerMessage};
 
 /// Messages are rare (one per save) and small; a client more than this many behind is too slow
 /// and is dropped.
@@ -37,13 +37,13 @@ impl ReloadHub {
     }
 
     /// Sends one message for a batch of changes to every subscriber; returns it (for logging).
-    pub fn publish(&self, changes: &[Change]) -> ServerMessage {
+    pub fn publish(&self, changed: &Changed) -> ServerMessage {
         let mut generation = self
             .generation
             .lock()
             .unwrap_or_else(|poison| poison.into_inner());
         *generation += 1;
-        let message = ServerMessage::for_batch(*generation, changes, self.full_reload);
+        let message = ServerMessage::for_changes(*generation, changed, self.full_reload);
         // No subscribers is fine: nobody has the page open.
         let _ = self.sender.send(Arc::new(message.clone()));
         message

@@ -16,6 +16,7 @@ pub use hub::ReloadHub;
 pub use ignore_rules::IgnoreRules;
 pub use watcher::DEFAULT_BACKLOG;
 
+use crate::protocol::Changed;
 use crate::settings::Config;
 use watcher::{Tree, Watcher};
 
@@ -40,7 +41,7 @@ impl Reloading {
             })
         };
         let mut trees = vec![tree(root, Some("/".to_owned()))?];
-        for folder in config.checked_watch_folders()? {
+        for folder in config.validate()?.watch_folders {
             trees.push(tree(folder, None)?);
         }
         let (observations_tx, observations) = mpsc::channel(1024);
@@ -51,18 +52,23 @@ impl Reloading {
         let hub = Arc::new(ReloadHub::new(config.full_reload));
         let timing = batcher::Timing {
             quiet: config.quiet_window,
-            max_wait: batcher::MAX_WAIT,
+            // A longer quiet window asks for patience; the maximum wait follows it.
+            max_wait: batcher::MAX_WAIT.max(config.quiet_window * 4),
         };
         let publisher = hub.clone();
         let verbose = config.verbose;
-        tokio::spawn(batcher::run(observations, timing, move |batch| {
-            let message = publisher.publish(&batch);
+        tokio::spawn(batcher::run(observations, timing, move |changed| {
+            let message = publisher.publish(&changed);
             if verbose {
-                let paths: Vec<&str> = batch
-                    .iter()
-                    .map(|change| change.url_path.as_str())
-                    .collect();
-                tracing::info!("changed {} → {}", paths.join(" "), message.to_json());
+                let what = match &changed {
+                    Changed::Files(changes) => changes
+                        .iter()
+                        .map(|change| change.url_path.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    Changed::Everything => "everything".to_owned(),
+                };
+                tracing::info!("changed {what} → {}", message.to_json());
             }
         }));
         Ok(Reloading {

@@ -410,20 +410,17 @@ impl WatchThread {
         if !self.reporting {
             return Ok(());
         }
-        self.observe(Observation::Change(Change {
-            url_path: self.url_path(path),
-            kind,
-        }))
+        let observation = match self.url_path(path) {
+            Some(url_path) => Observation::Change(Change { url_path, kind }),
+            None => Observation::SiteWide,
+        };
+        self.observe(observation)
     }
 
-    /// The URL path of a file; for a file in a tree with no URLs, `/`: every page.
-    fn url_path(&self, path: &Path) -> String {
-        let Some(tree) = self.tree_of(path).map(|tree| &self.trees[tree]) else {
-            return "/".to_owned();
-        };
-        let Some(prefix) = &tree.url_prefix else {
-            return "/".to_owned();
-        };
+    /// The URL path of a file; `None` for a file in a tree with no URLs.
+    fn url_path(&self, path: &Path) -> Option<String> {
+        let tree = &self.trees[self.tree_of(path)?];
+        let prefix = tree.url_prefix.as_ref()?;
         let relative = path.strip_prefix(&tree.root).unwrap_or(path);
         let segments: Vec<String> = prefix
             .split('/')
@@ -435,7 +432,7 @@ impl WatchThread {
                     .map(|component| component.as_os_str().to_string_lossy().into_owned()),
             )
             .collect();
-        RequestPath::from_segments(segments, false).to_url_path()
+        Some(RequestPath::from_segments(segments, false).to_url_path())
     }
 
     fn observe(&self, observation: Observation) -> Result<(), Stopped> {

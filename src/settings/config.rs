@@ -9,6 +9,16 @@ use crate::access::Access;
 use crate::error::StartupError;
 use crate::settings::ProxyRoute;
 
+/// The longest quiet window `--wait` may ask for: a minute without an update is not live.
+pub const MAX_QUIET_WINDOW: Duration = Duration::from_secs(60);
+
+/// What [`Config::validate`] found out.
+#[derive(Debug, Clone)]
+pub struct Validated {
+    /// The `--watch` folders, canonical.
+    pub watch_folders: Vec<PathBuf>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The folder to serve.
@@ -107,16 +117,20 @@ impl Config {
         Ok(root)
     }
 
-    /// Checks what cannot be checked one setting at a time: no two proxies on one prefix, and
-    /// every `--watch` path a folder. Returns the `--watch` folders, canonical.
-    pub fn checked_watch_folders(&self) -> Result<Vec<PathBuf>, StartupError> {
+    /// Checks what the types do not: the quiet window within bounds, no two proxies on one
+    /// prefix, every `--watch` path a folder. Returns the `--watch` folders, canonical.
+    pub fn validate(&self) -> Result<Validated, StartupError> {
+        if self.quiet_window > MAX_QUIET_WINDOW {
+            return Err(StartupError::BadWait(self.quiet_window.as_millis()));
+        }
         let mut prefixes = std::collections::HashSet::new();
         for route in &self.proxies {
             if !prefixes.insert(route.prefix()) {
                 return Err(StartupError::DuplicateProxy(route.prefix().to_owned()));
             }
         }
-        self.watch
+        let watch_folders = self
+            .watch
             .iter()
             .map(|path| {
                 let bad = |reason: String| StartupError::BadWatch {
@@ -131,6 +145,7 @@ impl Config {
                 }
                 Ok(folder)
             })
-            .collect()
+            .collect::<Result<_, _>>()?;
+        Ok(Validated { watch_folders })
     }
 }

@@ -5,5 +5,5 @@ mod config;
 mod proxy_route;
 
 pub use cli::Cli;
-pub use config::Config;
+pub use config::{Config, Validated};
 pub use proxy_route::{BadProxyRoute, ProxyRoute};
