@@ -32,6 +32,8 @@ pub enum StartupError {
     DuplicateProxy(String),
     #[error("--watch {}: {reason}; give a folder to watch besides the one served", .path.display())]
     BadWatch { path: PathBuf, reason: String },
+    #[error(transparent)]
+    BadIgnore(#[from] crate::reload::BadPattern),
     #[error("--wait {0} is too long; give at most 60000 milliseconds (a minute)")]
     BadWait(u128),
     #[error("cannot listen on {addr} port {port}: {error}")]
@@ -54,7 +56,8 @@ impl StartupError {
             | StartupError::BadProxy(_)
             | StartupError::DuplicateProxy(_)
             | StartupError::BadWatch { .. }
-            | StartupError::BadWait(_) => 2,
+            | StartupError::BadWait(_)
+            | StartupError::BadIgnore(_) => 2,
             StartupError::PortBusy(_)
             | StartupError::NoFreePort { .. }
             | StartupError::Listen { .. } => 1,

@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
 use ignore::Match;
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 
@@ -33,43 +32,46 @@ fn is_editor_temp_file(name: &str) -> bool {
         || name == "4913"
 }
 
-/// Why the rules could not be built: a bad `--ignore` glob.
+/// Why the rules could not be built: a bad `--ignore` pattern.
 #[derive(Debug, thiserror::Error)]
-#[error("--ignore {glob:?} is not a valid glob: {source}")]
-pub struct BadGlob {
-    glob: String,
-    source: globset::Error,
+#[error(
+    "--ignore {pattern:?} is not a valid pattern ({source}); patterns are written as in .gitignore, e.g. dist/ or *.log"
+)]
+pub struct BadPattern {
+    pattern: String,
+    source: ignore::Error,
 }
 
 pub struct IgnoreRules {
     root: PathBuf,
     access: Access,
-    user_globs: GlobSet,
+    /// `--ignore` patterns, with `.gitignore` semantics, rooted at the root.
+    user_patterns: Gitignore,
     use_gitignore: bool,
     /// The `.gitignore` of each folder below the root that has one, by folder (relative).
     gitignores: HashMap<PathBuf, Gitignore>,
 }
 
 impl IgnoreRules {
-    /// `root` must be canonical, as event paths are. `user_globs` are added to the defaults.
+    /// `root` must be canonical, as event paths are. `user_patterns` are added to the defaults.
     pub fn new(
         root: &Path,
         access: Access,
-        user_globs: &[String],
+        user_patterns: &[String],
         use_gitignore: bool,
-    ) -> Result<Self, BadGlob> {
-        let user_globs = glob_set(user_globs)?;
+    ) -> Result<Self, BadPattern> {
+        let user_patterns = parse_patterns(root, user_patterns)?;
         Ok(IgnoreRules {
             root: root.to_path_buf(),
             access,
-            user_globs,
+            user_patterns,
             use_gitignore,
             gitignores: HashMap::new(),
         })
     }
 
     /// A short description for the start-up line.
-    pub fn describe(user_globs: &[String], use_gitignore: bool) -> String {
+    pub fn describe(user_patterns: &[String], use_gitignore: bool) -> String {
         let mut parts = vec![
             ".git".to_owned(),
             "node_modules".to_owned(),
@@ -80,7 +82,7 @@ impl IgnoreRules {
         if use_gitignore {
             parts.push(".gitignore rules".to_owned());
         }
-        parts.extend(user_globs.iter().cloned());
+        parts.extend(user_patterns.iter().cloned());
         parts.join(", ")
     }
 
@@ -135,13 +137,13 @@ impl IgnoreRules {
         if is_editor_temp_file(file_name) {
             return true;
         }
-        // A user glob may name the path or any folder above it (`--ignore dist`).
-        let mut prefix = PathBuf::new();
-        for name in &names {
-            prefix.push(name);
-            if self.user_globs.is_match(&prefix) {
-                return true;
-            }
+        // A pattern may name the path or any folder above it (`--ignore dist`).
+        if self
+            .user_patterns
+            .matched_path_or_any_parents(path, is_dir)
+            .is_ignore()
+        {
+            return true;
         }
         self.gitignored(relative, path, is_dir)
     }
@@ -169,19 +171,58 @@ impl IgnoreRules {
     }
 }
 
-fn glob_set(globs: &[String]) -> Result<GlobSet, BadGlob> {
-    let mut builder = GlobSetBuilder::new();
-    for glob in globs {
-        let parsed = Glob::new(glob).map_err(|source| BadGlob {
-            glob: glob.to_owned(),
-            source,
-        })?;
-        builder.add(parsed);
+/// `--ignore` patterns as one gitignore file at the root. `./dist` means what `/dist` means (the
+/// folder at the root), and an absolute path inside the root is made relative to it.
+fn parse_patterns(root: &Path, patterns: &[String]) -> Result<Gitignore, BadPattern> {
+    let mut builder = GitignoreBuilder::new(root);
+    for pattern in patterns {
+        builder
+            .add_line(None, &normalize_pattern(root, pattern))
+            .map_err(|source| BadPattern {
+                pattern: pattern.clone(),
+                source,
+            })?;
     }
-    builder.build().map_err(|source| BadGlob {
-        glob: String::new(),
+    builder.build().map_err(|source| BadPattern {
+        pattern: patterns.join(","),
         source,
     })
+}
+
+fn normalize_pattern(root: &Path, pattern: &str) -> String {
+    if let Some(rest) = pattern.strip_prefix("./") {
+        return format!("/{rest}");
+    }
+    let as_path = Path::new(pattern.trim_end_matches('/'));
+    if as_path.is_absolute()
+        && let Ok(inside) = as_path.strip_prefix(root)
+    {
+        let slash = if pattern.ends_with('/') { "/" } else { "" };
+        return format!("/{}{slash}", inside.display());
+    }
+    pattern.to_owned()
+}
+
+/// The `--ignore` patterns that can never match anything below `root`, each with why: a `..`
+/// (patterns never leave the root), or an absolute path outside it.
+pub fn useless_patterns(root: &Path, patterns: &[String]) -> Vec<(String, &'static str)> {
+    patterns
+        .iter()
+        .filter_map(|pattern| {
+            let normalized = normalize_pattern(root, pattern);
+            let reason = if normalized.split('/').any(|segment| segment == "..") {
+                "patterns never leave the folder, so `..` never matches"
+            } else if Path::new(pattern).is_absolute()
+                && Path::new(pattern).exists()
+                && !Path::new(pattern).starts_with(root)
+            {
+                "it is a path outside the folder"
+            } else {
+                return None;
+            };
+            Some((pattern.clone(), reason))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -252,7 +293,62 @@ mod tests {
             rules.is_ignored(&root.join("x.swp"), false),
             "defaults stay"
         );
-        assert!(IgnoreRules::new(root, Access::default(), &["a[".to_owned()], true).is_err());
+        for bad in ["a{", "[z-a]"] {
+            let error = IgnoreRules::new(root, Access::default(), &[bad.to_owned()], true);
+            assert!(error.is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ignore_patterns_mean_what_they_mean_in_a_gitignore() {
+        let root = Path::new("/site");
+        for spelling in [
+            "dist/",
+            "/dist",
+            "./dist",
+            "dist",
+            "/site/dist",
+            "/site/dist/",
+        ] {
+            let rules = rules(root, &[spelling]);
+            assert!(rules.is_ignored(&root.join("dist"), true), "{spelling}");
+            assert!(
+                rules.is_ignored(&root.join("dist/app.js"), false),
+                "{spelling}"
+            );
+            assert!(
+                !rules.is_ignored(&root.join("src/app.js"), false),
+                "{spelling}"
+            );
+        }
+        // Anchored spellings mean the folder at the root only; the others any depth.
+        for anchored in ["/dist", "./dist", "/site/dist"] {
+            assert!(!rules(root, &[anchored]).is_ignored(&root.join("a/dist/x.js"), false));
+        }
+        for anywhere in ["dist/", "dist"] {
+            assert!(rules(root, &[anywhere]).is_ignored(&root.join("a/dist/x.js"), false));
+        }
+        let chunks = rules(root, &["chunks"]);
+        assert!(chunks.is_ignored(&root.join("a/b/chunks/1.js"), false));
+        // A file named like a folder-only pattern is not a folder.
+        assert!(!rules(root, &["dist/"]).is_ignored(&root.join("dist"), false));
+    }
+
+    #[test]
+    fn patterns_that_can_never_match_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("site");
+        std::fs::create_dir(&root).unwrap();
+        let outside = dir.path().to_string_lossy().into_owned();
+        let patterns: Vec<String> = ["../x", "a/../b", &outside, "dist/", "/dist"]
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        let useless: Vec<String> = useless_patterns(&root, &patterns)
+            .into_iter()
+            .map(|(pattern, _)| pattern)
+            .collect();
+        assert_eq!(useless, ["../x", "a/../b", outside.as_str()]);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 
 pub use batcher::DEFAULT_QUIET;
 pub use hub::ReloadHub;
-pub use ignore_rules::IgnoreRules;
+pub use ignore_rules::{BadPattern, IgnoreRules};
 pub use watcher::DEFAULT_BACKLOG;
 
 use crate::protocol::Changed;
@@ -40,6 +40,9 @@ impl Reloading {
                 url_prefix,
             })
         };
+        for (pattern, reason) in ignore_rules::useless_patterns(&root, &config.ignore) {
+            tracing::warn!("--ignore {pattern:?} can never match anything: {reason}");
+        }
         let mut trees = vec![tree(root, Some("/".to_owned()))?];
         for folder in config.validate()?.watch_folders {
             trees.push(tree(folder, None)?);

@@ -43,12 +43,13 @@ pub struct Cli {
     #[arg(long, env = "LIVESERVE_NO_RELOAD")]
     pub no_reload: bool,
 
-    /// Don't reload for changes matching GLOB (relative to ROOT; repeatable). Added to the
-    /// built-in ignores: .git, node_modules, target, hidden files, editor temp files.
+    /// Don't reload for changes matching PATTERN, written as in a .gitignore (relative to ROOT;
+    /// repeatable): dist/, /dist, *.log. Added to the built-in ignores: .git, node_modules,
+    /// target, hidden files, editor temp files.
     #[arg(
         long,
         env = "LIVESERVE_IGNORE",
-        value_name = "GLOB",
+        value_name = "PATTERN",
         value_delimiter = ','
     )]
     pub ignore: Vec<String>,

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::access::Access;
 use crate::error::StartupError;
+use crate::reload::IgnoreRules;
 use crate::settings::ProxyRoute;
 
 /// The longest quiet window `--wait` may ask for: a minute without an update is not live.
@@ -117,12 +118,13 @@ impl Config {
         Ok(root)
     }
 
-    /// Checks what the types do not: the quiet window within bounds, no two proxies on one
-    /// prefix, every `--watch` path a folder. Returns the `--watch` folders, canonical.
+    /// Checks what the types do not: the quiet window within bounds, the `--ignore` patterns, no
+    /// two proxies on one prefix, every `--watch` path a folder. Returns the `--watch` folders, canonical.
     pub fn validate(&self) -> Result<Validated, StartupError> {
         if self.quiet_window > MAX_QUIET_WINDOW {
             return Err(StartupError::BadWait(self.quiet_window.as_millis()));
         }
+        IgnoreRules::new(&self.root, self.access(), &self.ignore, false)?;
         let mut prefixes = std::collections::HashSet::new();
         for route in &self.proxies {
             if !prefixes.insert(route.prefix()) {
