@@ -34,10 +34,24 @@ pub async fn run(
     listeners: Vec<TcpListener>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    prepare(config).await?.serve(listeners, shutdown).await
+}
+
+/// A server with every folder watched and its routes set up, not yet accepting connections.
+pub struct Prepared {
+    config: Config,
+    router: Arc<Router>,
+    /// Dropping it stops watching.
+    reload: Option<Reloading>,
+}
+
+/// Checks `config`, watches its folders and sets up the routes. Watching starts before the
+/// first connection is accepted, so a page that has loaded hears about every later change; the
+/// command line prints its address only after this, so an edit made once it is printed is never
+/// missed either.
+pub async fn prepare(config: Config) -> anyhow::Result<Prepared> {
     let root = config.canonical_root()?;
     config.validate()?;
-    // Watching starts before the first connection is accepted: a page that has loaded is
-    // guaranteed to hear about every later change.
     let reload = if config.reload {
         Some(Reloading::start(&config, root.clone()).await?)
     } else {
@@ -45,6 +59,41 @@ pub async fn run(
     };
     let hub = reload.as_ref().map(|reload| reload.hub.clone());
     let router = Arc::new(Router::new(&config, root, hub));
+    Ok(Prepared {
+        config,
+        router,
+        reload,
+    })
+}
+
+impl Prepared {
+    /// How many folders are watched natively and by polling (for the start-up line).
+    pub fn watch_summary(&self) -> Option<String> {
+        self.reload.as_ref().map(Reloading::summary)
+    }
+
+    /// Accepts connections on `listeners` until `shutdown` resolves.
+    pub async fn serve(
+        self,
+        listeners: Vec<TcpListener>,
+        shutdown: impl Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        let Prepared {
+            config,
+            router,
+            reload,
+        } = self;
+        serve(config, router, reload, listeners, shutdown).await
+    }
+}
+
+async fn serve(
+    config: Config,
+    router: Arc<Router>,
+    reload: Option<Reloading>,
+    listeners: Vec<TcpListener>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(config.header_read_timeout)

@@ -39,6 +39,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     runtime.block_on(async {
         // Signal handlers go in before the URL is printed: whoever reads it may stop us at once.
         let shutdown = shutdown_signal()?;
+        tokio::pin!(shutdown);
+        // Every folder is watched before the URL is printed: an edit made once it is there is
+        // never missed, however large the tree. Ctrl-C still works during a long walk.
+        let prepared = tokio::select! {
+            prepared = app::prepare(config.clone()) => prepared?,
+            () = &mut shutdown => return Ok(()),
+        };
         banner::print(&root, &addresses, bound.port, cli.quiet);
         if !cli.quiet {
             for route in &config.proxies {
@@ -55,6 +62,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 folders.join(", "),
                 IgnoreRules::describe(&config.ignore, config.gitignore)
             );
+            if cli.verbose
+                && let Some(summary) = prepared.watch_summary()
+            {
+                println!("watching {summary}");
+            }
         }
         let mut listeners = Vec::new();
         for listener in bound.listeners {
@@ -71,7 +83,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 eprintln!("liveserve: could not open a browser at {url}: {error}");
             }
         }
-        app::run(config, listeners, shutdown).await
+        prepared.serve(listeners, shutdown).await
     })
 }
 

@@ -24,7 +24,7 @@ use watcher::{Tree, Watcher};
 /// batcher.
 pub struct Reloading {
     pub hub: Arc<ReloadHub>,
-    _watcher: Watcher,
+    watcher: Watcher,
 }
 
 impl Reloading {
@@ -74,9 +74,11 @@ impl Reloading {
                 tracing::info!("changed {what} → {}", message.to_json());
             }
         }));
-        Ok(Reloading {
-            hub,
-            _watcher: watcher,
-        })
+        Ok(Reloading { hub, watcher })
+    }
+
+    /// What is watched, in a few words: `20,200 folders`.
+    pub fn summary(&self) -> String {
+        format!("{} folders", self.watcher.folders_at_start)
     }
 }

@@ -58,6 +58,8 @@ enum Input {
 /// The running watcher. Dropping it stops the watch thread.
 pub struct Watcher {
     input: SyncSender<Input>,
+    /// How many folders were watched once the first walk was done.
+    pub folders_at_start: usize,
 }
 
 /// A folder to watch, with everything below it that its rules do not ignore.
@@ -121,6 +123,7 @@ impl Watcher {
                 let _ = thread.notify.watch(parent, RecursiveMode::NonRecursive);
             }
         }
+        let folders_at_start = thread.watched.len();
         std::thread::Builder::new()
             .name("liveserve-watch".into())
             .spawn(move || thread.run(events))
@@ -128,7 +131,10 @@ impl Watcher {
                 path: first_root.display().to_string(),
                 source: notify::Error::io(source),
             })?;
-        Ok(Watcher { input })
+        Ok(Watcher {
+            input,
+            folders_at_start,
+        })
     }
 }
 
