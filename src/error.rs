@@ -34,6 +34,10 @@ pub enum StartupError {
     BadWatch { path: PathBuf, reason: String },
     #[error(transparent)]
     BadIgnore(#[from] crate::reload::BadPattern),
+    #[error(
+        "--poll={0} is out of range; give an interval from 20 to 10000 milliseconds, or --poll alone for 300"
+    )]
+    BadPollInterval(u128),
     #[error("--wait {0} is too long; give at most 60000 milliseconds (a minute)")]
     BadWait(u128),
     #[error("cannot listen on {addr} port {port}: {error}")]
@@ -57,7 +61,8 @@ impl StartupError {
             | StartupError::DuplicateProxy(_)
             | StartupError::BadWatch { .. }
             | StartupError::BadWait(_)
-            | StartupError::BadIgnore(_) => 2,
+            | StartupError::BadIgnore(_)
+            | StartupError::BadPollInterval(_) => 2,
             StartupError::PortBusy(_)
             | StartupError::NoFreePort { .. }
             | StartupError::Listen { .. } => 1,

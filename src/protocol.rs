@@ -47,6 +47,8 @@ pub enum ChangeKind {
 pub struct Change {
     pub url_path: String,
     pub kind: ChangeKind,
+    /// Where it is on disk (to tell whether its bytes really changed).
+    pub file: std::path::PathBuf,
 }
 
 /// What a batch of changes amounts to.
@@ -133,6 +135,7 @@ mod tests {
 
     fn change(path: &str, kind: ChangeKind) -> Change {
         Change {
+            file: path.into(),
             url_path: path.to_owned(),
             kind,
         }

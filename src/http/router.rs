@@ -61,7 +61,8 @@ impl Router {
             .collect();
         // The folder is the route `/` unless a backend claims the whole site.
         if !routes.iter().any(|route| route.prefix == "/") {
-            let files = StaticFiles::new(root, config.access(), config.follow_symlinks, inject);
+            let files =
+                StaticFiles::new(root, config.access(), config.follow_symlinks, hub.clone());
             routes.push(Route {
                 prefix: "/".to_owned(),
                 source: Source::Files(files),

@@ -56,12 +56,16 @@ pub enum Observation {
     CaughtUp,
 }
 
-/// Receives observations until the channel closes, calling `on_batch` once per non-empty batch.
-pub async fn run(
+/// Receives observations until the channel closes, calling `on_batch` once per non-empty batch
+/// (and waiting for it: batches are delivered in order).
+pub async fn run<F, Done>(
     mut observations: mpsc::Receiver<Observation>,
     timing: Timing,
-    mut on_batch: impl FnMut(Changed),
-) {
+    mut on_batch: F,
+) where
+    F: FnMut(Changed) -> Done,
+    Done: Future<Output = ()>,
+{
     while let Some(first) = observations.recv().await {
         let opened = Instant::now();
         let mut batch = Batch::default();
@@ -77,7 +81,7 @@ pub async fn run(
             }
         }
         if let Some(changed) = batch.finish() {
-            on_batch(changed);
+            on_batch(changed).await;
         }
     }
 }
@@ -106,6 +110,7 @@ struct Batch {
 
 struct Entry {
     url_path: String,
+    file: std::path::PathBuf,
     first: ChangeKind,
     last: ChangeKind,
 }
@@ -138,6 +143,7 @@ impl Batch {
                     .insert(change.url_path.clone(), self.entries.len());
                 self.entries.push(Entry {
                     url_path: change.url_path,
+                    file: change.file,
                     first: change.kind,
                     last: change.kind,
                 });
@@ -183,6 +189,7 @@ impl Batch {
             .map(|entry| Change {
                 url_path: entry.url_path,
                 kind: entry.last,
+                file: entry.file,
             })
             .collect();
         (!changes.is_empty()).then_some(Changed::Files(changes))
@@ -201,6 +208,7 @@ mod tests {
 
     fn change(path: &str, kind: ChangeKind) -> Change {
         Change {
+            file: path.into(),
             url_path: path.to_owned(),
             kind,
         }
@@ -218,7 +226,8 @@ mod tests {
         let batches = Arc::new(Mutex::new(Vec::new()));
         let delivered = batches.clone();
         tokio::spawn(run(receive, TIMING, move |batch| {
-            delivered.lock().unwrap().push(batch)
+            delivered.lock().unwrap().push(batch);
+            std::future::ready(())
         }));
         (send, batches)
     }

@@ -1,14 +1,18 @@
 //! The reload hub: where the watcher's batches become messages and every WebSocket picks them up.
 //!
-//! It is the only place the watcher side and the server side meet, through plain message types.
+//! It is the only place the watcher side and the server side meet: the server subscribes to its
+//! messages, and tells it about the files it serves.
 
 use std::collections::hash_map::RandomState;
+use std::fs::Metadata;
 use std::hash::BuildHasher;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::broadcast;
 
 use crate::protocol::{Changed, PROTOCOL_VERSION, ServerMessage};
+use crate::reload::ServedFiles;
 
 /// Messages are rare (one per save) and small; a client more than this many behind is too slow
 /// and is dropped.
@@ -21,10 +25,12 @@ pub struct ReloadHub {
     /// messages it then receives never overlap or leave a gap.
     generation: Mutex<u64>,
     sender: broadcast::Sender<Arc<ServerMessage>>,
+    served: Option<ServedFiles>,
 }
 
 impl ReloadHub {
-    pub fn new(full_reload: bool) -> Self {
+    /// `served` takes what the server says of the files it serves (see [`ReloadHub::served`]).
+    pub fn new(full_reload: bool, served: Option<ServedFiles>) -> Self {
         // A random id per process: a page that reconnects to a different id knows the server
         // restarted. std's RandomState is randomly seeded, which is all we need here.
         let server_id = format!("{:016x}", RandomState::new().hash_one(std::process::id()));
@@ -33,6 +39,16 @@ impl ReloadHub {
             full_reload,
             generation: Mutex::new(0),
             sender: broadcast::channel(BACKLOG).0,
+            served,
+        }
+    }
+
+    /// The server sent the file at `path`, with its bytes when it read them whole: lets a save
+    /// that changed nothing go unannounced, a change whose event was lost be found, and a folder
+    /// `.gitignore` kept unwatched be watched once pages load from it.
+    pub fn served(&self, path: &Path, metadata: &Metadata, bytes: Option<&[u8]>) {
+        if let Some(served) = &self.served {
+            served.served(path, metadata, bytes);
         }
     }
 

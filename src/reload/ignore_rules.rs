@@ -50,6 +50,8 @@ pub struct IgnoreRules {
     use_gitignore: bool,
     /// The `.gitignore` of each folder below the root that has one, by folder (relative).
     gitignores: HashMap<PathBuf, Gitignore>,
+    /// Folders `.gitignore` rules no longer apply in, because pages load files from them.
+    served_anyway: Vec<PathBuf>,
 }
 
 impl IgnoreRules {
@@ -67,6 +69,7 @@ impl IgnoreRules {
             user_patterns,
             use_gitignore,
             gitignores: HashMap::new(),
+            served_anyway: Vec::new(),
         })
     }
 
@@ -115,42 +118,74 @@ impl IgnoreRules {
     /// Whether a change at `path` (absolute, below the root) is ignored. Paths outside the root
     /// are ignored too: they cannot be served.
     pub fn is_ignored(&self, path: &Path, is_dir: bool) -> bool {
-        let Ok(relative) = path.strip_prefix(&self.root) else {
-            return true;
-        };
-        let mut names = Vec::new();
+        match self.past_fixed_rules(path, is_dir) {
+            None => true,
+            Some(relative) if relative.as_os_str().is_empty() => false, // the root itself
+            Some(relative) => self.gitignored(relative, path, is_dir),
+        }
+    }
+
+    /// `path` relative to the root, unless a rule other than `.gitignore` files ignores it: the
+    /// built-in folders, hidden and secret names, editor temp files, `--ignore` patterns.
+    fn past_fixed_rules<'a>(&self, path: &'a Path, is_dir: bool) -> Option<&'a Path> {
+        let relative = path.strip_prefix(&self.root).ok()?;
+        let mut last = None;
         for component in relative.components() {
             let Component::Normal(name) = component else {
-                return true;
+                return None;
             };
-            let Some(name) = name.to_str() else {
-                return true;
-            };
+            let name = name.to_str()?;
             if !self.access.allows(name) || IGNORED_FOLDERS.contains(&name) {
-                return true;
+                return None;
             }
-            names.push(name);
+            last = Some(name);
         }
-        let Some(file_name) = names.last() else {
-            return false; // the root itself
+        let Some(file_name) = last else {
+            return Some(relative);
         };
         if is_editor_temp_file(file_name) {
-            return true;
+            return None;
         }
         // A pattern may name the path or any folder above it (`--ignore dist`).
-        if self
+        let by_user = self
             .user_patterns
             .matched_path_or_any_parents(path, is_dir)
-            .is_ignore()
-        {
-            return true;
+            .is_ignore();
+        (!by_user).then_some(relative)
+    }
+
+    /// For a file a page loaded: if only `.gitignore` rules keep it unwatched, they stop
+    /// applying to the outermost folder they ignore above it (or to the file's own folder), and
+    /// that folder is returned, to be watched.
+    pub fn unignore_gitignored(&mut self, file: &Path) -> Option<PathBuf> {
+        let relative = self.past_fixed_rules(file, false)?.to_path_buf();
+        if !self.gitignored(&relative, file, false) {
+            return None;
         }
-        self.gitignored(relative, path, is_dir)
+        let mut folder = self.root.clone();
+        let mut folder_relative = PathBuf::new();
+        for component in relative.parent().into_iter().flat_map(Path::components) {
+            folder.push(component);
+            folder_relative.push(component);
+            if self.gitignored(&folder_relative, &folder, true) {
+                break;
+            }
+        }
+        self.served_anyway.push(folder.clone());
+        Some(folder)
     }
 
     /// Gitignore semantics: each folder's file applies below it, a deeper file overrides a
     /// shallower one, and an ignored folder ignores everything in it.
     fn gitignored(&self, relative: &Path, path: &Path, is_dir: bool) -> bool {
+        if !self.use_gitignore
+            || self
+                .served_anyway
+                .iter()
+                .any(|folder| path.starts_with(folder))
+        {
+            return false;
+        }
         let mut ignored = false;
         let mut folder = PathBuf::new();
         let mut folders = vec![folder.clone()];
@@ -332,6 +367,31 @@ mod tests {
         assert!(chunks.is_ignored(&root.join("a/b/chunks/1.js"), false));
         // A file named like a folder-only pattern is not a folder.
         assert!(!rules(root, &["dist/"]).is_ignored(&root.join("dist"), false));
+    }
+
+    #[test]
+    fn a_gitignored_folder_pages_load_from_is_watched_after_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::write(root.join(".gitignore"), "dist/\n*.log\n").unwrap();
+        let mut rules = rules(&root, &["secret/"]);
+        rules.load_gitignore(&root);
+        let served = root.join("dist/assets/app.js");
+        assert!(rules.is_ignored(&served, false));
+        assert_eq!(rules.unignore_gitignored(&served), Some(root.join("dist")));
+        assert!(!rules.is_ignored(&served, false));
+        assert!(!rules.is_ignored(&root.join("dist/other.html"), false));
+        assert!(
+            rules.is_ignored(&root.join("out.log"), false),
+            "elsewhere the rules hold"
+        );
+        // Other rules never give way, and a file no rule ignores needs nothing.
+        assert_eq!(rules.unignore_gitignored(&root.join("secret/x.js")), None);
+        assert_eq!(
+            rules.unignore_gitignored(&root.join("node_modules/x.js")),
+            None
+        );
+        assert_eq!(rules.unignore_gitignored(&root.join("index.html")), None);
     }
 
     #[test]

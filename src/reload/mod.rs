@@ -1,12 +1,16 @@
 //! The watching half: watcher → ignore rules → batcher → hub. Nothing here knows HTTP; the
 //! server half subscribes to the hub.
 
+mod backends;
 mod batcher;
+mod filesystems;
 mod hub;
 mod ignore_rules;
+mod known_files;
 mod watcher;
 
-use std::path::PathBuf;
+use std::fs::Metadata;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -14,11 +18,12 @@ use tokio::sync::mpsc;
 pub use batcher::DEFAULT_QUIET;
 pub use hub::ReloadHub;
 pub use ignore_rules::{BadPattern, IgnoreRules};
-pub use watcher::DEFAULT_BACKLOG;
+pub use watcher::{DEFAULT_BACKLOG, DEFAULT_POLL_INTERVAL, Polling};
 
-use crate::protocol::Changed;
+use crate::protocol::{ChangeKind, Changed};
 use crate::settings::Config;
-use watcher::{Tree, Watcher};
+use known_files::{KnownFiles, Served, Version};
+use watcher::{Tree, WatchOptions, Watcher};
 
 /// The running watcher → batcher → hub chain. Dropping it stops the watcher, which ends the
 /// batcher.
@@ -48,11 +53,20 @@ impl Reloading {
             trees.push(tree(folder, None)?);
         }
         let (observations_tx, observations) = mpsc::channel(1024);
-        let backlog = config.watch_backlog;
+        let options = WatchOptions {
+            backlog: config.watch_backlog,
+            polling: config.polling,
+            poll_interval: config.poll_interval,
+        };
         let watcher =
-            tokio::task::spawn_blocking(move || Watcher::start(trees, backlog, observations_tx))
+            tokio::task::spawn_blocking(move || Watcher::start(trees, options, observations_tx))
                 .await??;
-        let hub = Arc::new(ReloadHub::new(config.full_reload));
+        let known = Arc::new(KnownFiles::default());
+        let served = ServedFiles {
+            known: known.clone(),
+            watcher: watcher.notices(),
+        };
+        let hub = Arc::new(ReloadHub::new(config.full_reload, Some(served)));
         let timing = batcher::Timing {
             quiet: config.quiet_window,
             // A longer quiet window asks for patience; the maximum wait follows it.
@@ -61,24 +75,75 @@ impl Reloading {
         let publisher = hub.clone();
         let verbose = config.verbose;
         tokio::spawn(batcher::run(observations, timing, move |changed| {
-            let message = publisher.publish(&changed);
-            if verbose {
-                let what = match &changed {
-                    Changed::Files(changes) => changes
-                        .iter()
-                        .map(|change| change.url_path.as_str())
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                    Changed::Everything => "everything".to_owned(),
+            let publisher = publisher.clone();
+            let known = known.clone();
+            async move {
+                let Some(changed) = without_unchanged(changed, known).await else {
+                    return;
                 };
-                tracing::info!("changed {what} → {}", message.to_json());
+                let message = publisher.publish(&changed);
+                if verbose {
+                    let what = match &changed {
+                        Changed::Files(changes) => changes
+                            .iter()
+                            .map(|change| change.url_path.as_str())
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                        Changed::Everything => "everything".to_owned(),
+                    };
+                    tracing::info!("changed {what} → {}", message.to_json());
+                }
             }
         }));
         Ok(Reloading { hub, watcher })
     }
 
-    /// What is watched, in a few words: `20,200 folders`.
+    /// What is watched, in a few words, for `-v`.
     pub fn summary(&self) -> String {
-        format!("{} folders", self.watcher.folders_at_start)
+        watcher::describe_counts(self.watcher.at_start)
+    }
+}
+
+/// The batch without the files whose bytes are what pages were last shown (a save that changed
+/// nothing); `None` when nothing is left. Reads the files, off the async threads.
+async fn without_unchanged(changed: Changed, known: Arc<KnownFiles>) -> Option<Changed> {
+    let Changed::Files(changes) = changed else {
+        return Some(changed);
+    };
+    let changes = tokio::task::spawn_blocking(move || {
+        changes
+            .into_iter()
+            .filter(|change| match change.kind {
+                ChangeKind::Removed => {
+                    known.forget(&change.file);
+                    true
+                }
+                _ => !known.unchanged(&change.file),
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .ok()?;
+    (!changes.is_empty()).then_some(Changed::Files(changes))
+}
+
+/// What the server half tells the watching half about the files it serves: the first time a
+/// file is served (its folder may need watching after all), and a file served in a version no
+/// event told of (events are lost there).
+#[derive(Clone)]
+pub struct ServedFiles {
+    known: Arc<KnownFiles>,
+    watcher: watcher::Notices,
+}
+
+impl ServedFiles {
+    /// Called for every file served, with its bytes when they were read whole. One lookup when
+    /// the file is known in this version.
+    pub fn served(&self, path: &Path, metadata: &Metadata, bytes: Option<&[u8]>) {
+        match self.known.served(path, Version::of(metadata), bytes) {
+            Served::Known => {}
+            Served::First => self.watcher.first_served(path),
+            Served::Stale => self.watcher.events_lost(path),
+        }
     }
 }

@@ -1,30 +1,31 @@
 //! Watching the served folder (and any other folder the user names) for changes: folder by
 //! folder (so ignored folders such as `node_modules` cost nothing), picking up new folders as
-//! they appear, and turning notify's events into [`Change`]s by URL path.
+//! they appear, and turning events into [`Change`]s by URL path.
 //!
-//! Only events that can change what a page shows are asked for: content written, files created,
-//! removed, renamed, attributes changed. Opening and reading are not: walking the tree (which
-//! opens every folder) and serving files (which opens every file it sends) must not wake the
-//! watcher, or a large tree floods the queues with its own walk.
+//! Each folder is watched natively or polled ([`backends`](super::backends)): polled when the
+//! user asks (`--poll`), when it sits on a filesystem whose changes raise no native events
+//! ([`filesystems`](super::filesystems)), or when native watching is unavailable or full.
 //!
-//! notify's callback runs on its own thread and must never block: it only hands the event to a
-//! bounded channel. A dedicated thread does the rest (it touches the file system: stat, read_dir,
-//! adding watches) and passes what it saw to the batcher.
+//! Events arrive on notify's threads, which must never block: they only hand the event to a
+//! bounded channel. A dedicated thread does the rest (it touches the file system: stat,
+//! read_dir, adding watches) and passes what it saw to the batcher.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use notify::Event;
 use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind, RenameMode};
-use notify::{Event, EventKindMask, PathOp, RecommendedWatcher, RecursiveMode, Watcher as _};
 use tokio::sync::mpsc;
 
 use crate::protocol::{Change, ChangeKind};
+use crate::reload::backends::{Backend, Backends, inotify_setting};
 use crate::reload::batcher::{BURST_OVER_AFTER, MAX_BURST, Observation};
+use crate::reload::filesystems;
 use crate::reload::ignore_rules::IgnoreRules;
 use crate::request_path::RequestPath;
 
@@ -32,34 +33,90 @@ use crate::request_path::RequestPath;
 /// files) is not lost: the overflow is noted and becomes one "everything changed".
 pub const DEFAULT_BACKLOG: usize = 8192;
 
-/// The kinds of events that can change what a page shows. Not opens or reads, nor closing a
-/// file that was only read: see the module documentation.
-fn relevant_events() -> EventKindMask {
-    EventKindMask::CORE | EventKindMask::ACCESS_CLOSE
+/// How often polled folders are looked at, unless `--poll=MS` says otherwise.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(300);
+
+/// Which folders are polled instead of watched natively.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Polling {
+    /// Those on filesystems whose changes raise no native events (and those native watching
+    /// cannot take).
+    Auto,
+    /// All of them (`--poll`).
+    Always,
+    /// None, even on such filesystems (`--no-poll`), unless native watching is unavailable.
+    Never,
+}
+
+/// How to watch: the backlog of events and how polling is used.
+#[derive(Debug, Clone, Copy)]
+pub struct WatchOptions {
+    pub backlog: usize,
+    pub polling: Polling,
+    pub poll_interval: Duration,
 }
 
 /// Why watching could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum WatchError {
-    #[error(
-        "cannot watch {path}: the system's limit of watched folders is reached; raise it \
-         (Linux: `sudo sysctl fs.inotify.max_user_watches=524288`) or skip large folders with --ignore"
-    )]
-    TooManyFolders { path: String },
-    #[error("cannot watch {path}: {source}")]
-    Other { path: String, source: notify::Error },
+    #[error("cannot watch {0}: see the message above")]
+    Root(String),
+    #[error("cannot start the file watcher thread: {0}")]
+    Thread(std::io::Error),
 }
 
 enum Input {
     Event(notify::Result<Event>),
+    /// A file was served for the first time (see [`Notices`]).
+    FirstServed(PathBuf),
+    /// A file was served in a version its events never told of.
+    EventsLost(PathBuf),
     Stop,
+}
+
+/// What the server half tells the watch thread about files it serves. Never blocks: a notice
+/// that does not fit in the backlog is dropped (the next request for the file tells again).
+#[derive(Clone)]
+pub struct Notices {
+    input: SyncSender<Input>,
+}
+
+impl Notices {
+    /// A file was served for the first time: if `.gitignore` rules kept its folder unwatched,
+    /// pages load from it after all, so it is watched from now on.
+    pub fn first_served(&self, path: &Path) {
+        let _ = self.input.try_send(Input::FirstServed(path.to_path_buf()));
+    }
+
+    /// A file was served in a version no event told of: events are lost where it lives. Its
+    /// change is announced and its part of the tree polled from now on.
+    pub fn events_lost(&self, path: &Path) {
+        let _ = self.input.try_send(Input::EventsLost(path.to_path_buf()));
+    }
+}
+
+/// Hands notify's events to the watch thread without ever blocking; an event that does not
+/// fit is lost, and the loss is noted.
+#[derive(Clone)]
+struct Forward {
+    input: SyncSender<Input>,
+    overflowed: Arc<AtomicBool>,
+}
+
+impl notify::EventHandler for Forward {
+    fn handle_event(&mut self, event: notify::Result<Event>) {
+        match self.input.try_send(Input::Event(event)) {
+            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+            Err(TrySendError::Full(_)) => self.overflowed.store(true, Ordering::Relaxed),
+        }
+    }
 }
 
 /// The running watcher. Dropping it stops the watch thread.
 pub struct Watcher {
     input: SyncSender<Input>,
-    /// How many folders were watched once the first walk was done.
-    pub folders_at_start: usize,
+    /// How many folders were watched natively and by polling once the first walk was done.
+    pub at_start: (usize, usize),
 }
 
 /// A folder to watch, with everything below it that its rules do not ignore.
@@ -73,68 +130,105 @@ pub struct Tree {
 }
 
 impl Watcher {
-    /// Watches each tree, then keeps sending what it observes to `observations` until dropped;
-    /// `backlog` events wait while the watch thread is busy. Returns once every folder is
-    /// watched, so every change after it is seen. Blocks: call it from a blocking context.
+    /// Watches each tree, then keeps sending what it observes to `observations` until dropped.
+    /// Returns once every folder is watched, so every change after it is seen. Blocks: call it
+    /// from a blocking context.
     pub fn start(
         trees: Vec<Tree>,
-        backlog: usize,
+        options: WatchOptions,
         observations: mpsc::Sender<Observation>,
     ) -> Result<Watcher, WatchError> {
-        let (input, events) = sync_channel(backlog.max(1));
+        let (input, events) = sync_channel(options.backlog.max(1));
         let overflowed = Arc::new(AtomicBool::new(false));
-        let callback = {
-            let input = input.clone();
-            let overflowed = overflowed.clone();
-            move |event| match input.try_send(Input::Event(event)) {
-                Ok(()) | Err(TrySendError::Disconnected(_)) => {}
-                Err(TrySendError::Full(_)) => overflowed.store(true, Ordering::Relaxed),
-            }
+        let forward = Forward {
+            input: input.clone(),
+            overflowed: overflowed.clone(),
         };
-        let first_root = trees
-            .first()
-            .map_or_else(PathBuf::new, |tree| tree.root.clone());
-        let config = notify::Config::default().with_event_kinds(relevant_events());
-        let notify = RecommendedWatcher::new(callback, config)
-            .map_err(|source| watch_error(&first_root, source))?;
+        let native = options.polling != Polling::Always;
+        let backends = Backends::new(forward, options.poll_interval, native);
+        let polled = polled_subtrees(&trees, options);
         let mut thread = WatchThread {
             trees,
-            notify,
-            watched: HashSet::new(),
+            backends,
+            polled,
+            watched: HashMap::new(),
             observations,
             overflowed,
             reporting: true,
-            limit_reported: false,
         };
         for root in thread.roots() {
-            // A root must be watched, or nothing below it would ever reload: its failure stops
-            // the start.
-            thread
-                .notify
-                .watch(&root, RecursiveMode::NonRecursive)
-                .map_err(|source| watch_error(&root, source))?;
-            thread.mark_watched(&root);
+            // A root must be watched, or nothing below it would ever reload.
+            if !thread
+                .watch_folders(std::slice::from_ref(&root))
+                .contains(&root)
+            {
+                return Err(WatchError::Root(root.display().to_string()));
+            }
             // Without reporting nothing is sent, so nothing can stop it.
             let _ = thread.add_tree(&root, false);
             // A root can be deleted and made again (`rm -rf dist` in a clean build): only a
             // watch on the folder above sees it come back. Other events there are outside every
             // tree and ignored.
             if let Some(parent) = root.parent() {
-                let _ = thread.notify.watch(parent, RecursiveMode::NonRecursive);
+                thread.backends.watch_quietly(parent);
             }
         }
-        let folders_at_start = thread.watched.len();
+        let at_start = thread.counts();
         std::thread::Builder::new()
             .name("liveserve-watch".into())
             .spawn(move || thread.run(events))
-            .map_err(|source| WatchError::Other {
-                path: first_root.display().to_string(),
-                source: notify::Error::io(source),
-            })?;
-        Ok(Watcher {
-            input,
-            folders_at_start,
-        })
+            .map_err(WatchError::Thread)?;
+        Ok(Watcher { input, at_start })
+    }
+}
+
+/// What `-v` says of the watching at start: how many folders each way, and what share of the
+/// user's native watch limit they take.
+pub fn describe_counts((native, polled): (usize, usize)) -> String {
+    let mut text = format!("{native} folders natively");
+    if let Ok(limit) = inotify_setting("max_user_watches").parse::<f64>()
+        && native > 0
+    {
+        let share = native as f64 / limit * 100.0;
+        text += &format!(" ({share:.1}% of fs.inotify.max_user_watches = {limit})");
+    }
+    if polled > 0 {
+        text += &format!(", {polled} by polling");
+    }
+    text
+}
+
+/// The subtrees to poll from the start, each said once on stderr when found by looking.
+fn polled_subtrees(trees: &[Tree], options: WatchOptions) -> Vec<PathBuf> {
+    match options.polling {
+        Polling::Always => trees.iter().map(|tree| tree.root.clone()).collect(),
+        Polling::Never => Vec::new(),
+        Polling::Auto => {
+            let mounts = filesystems::mounts();
+            trees
+                .iter()
+                .flat_map(|tree| filesystems::polled_subtrees(&tree.root, &mounts))
+                .map(|found| {
+                    tracing::warn!(
+                        "{} is on {} ({}), where changes may raise no events here: polling it \
+                         every {} ms (--no-poll watches it natively anyway)",
+                        found.subtree.display(),
+                        found.fstype,
+                        found.kind,
+                        options.poll_interval.as_millis()
+                    );
+                    found.subtree
+                })
+                .collect()
+        }
+    }
+}
+
+impl Watcher {
+    pub fn notices(&self) -> Notices {
+        Notices {
+            input: self.input.clone(),
+        }
     }
 }
 
@@ -149,14 +243,15 @@ struct Stopped;
 
 struct WatchThread {
     trees: Vec<Tree>,
-    notify: RecommendedWatcher,
-    watched: HashSet<PathBuf>,
+    backends: Backends<Forward>,
+    /// Subtrees whose folders are polled.
+    polled: Vec<PathBuf>,
+    /// Every watched folder, and how.
+    watched: HashMap<PathBuf, Backend>,
     observations: mpsc::Sender<Observation>,
     overflowed: Arc<AtomicBool>,
     /// Off while catching up after lost events: "everything changed" covers what is seen then.
     reporting: bool,
-    /// The watch limit warning is given once, not once per folder that does not fit.
-    limit_reported: bool,
 }
 
 impl WatchThread {
@@ -165,14 +260,77 @@ impl WatchThread {
     }
 
     fn follow(&mut self, events: &Receiver<Input>) -> Result<(), Stopped> {
-        while let Ok(Input::Event(event)) = events.recv() {
-            if self.events_lost(&event) {
-                self.catch_up(events)?;
-            } else {
-                self.handle_event(event)?;
+        loop {
+            match events.recv() {
+                Ok(Input::Event(event)) if self.events_lost(&event) => self.catch_up(events)?,
+                Ok(Input::Event(event)) => self.handle_event(event)?,
+                Ok(Input::FirstServed(path)) => self.watch_served_folder(&path)?,
+                Ok(Input::EventsLost(path)) => self.poll_where_events_are_lost(&path)?,
+                Ok(Input::Stop) | Err(_) => return Err(Stopped),
             }
         }
-        Err(Stopped)
+    }
+
+    /// A file was served from a folder that `.gitignore` rules kept unwatched (`dist/`, most
+    /// often): pages load from it, so those rules stop applying to it.
+    fn watch_served_folder(&mut self, path: &Path) -> Result<(), Stopped> {
+        let Some(tree) = self.tree_of(path) else {
+            return Ok(());
+        };
+        let Some(folder) = self.trees[tree].rules.unignore_gitignored(path) else {
+            return Ok(());
+        };
+        let shown = folder
+            .strip_prefix(&self.trees[tree].root)
+            .unwrap_or(&folder);
+        tracing::warn!(
+            "watching {}/: pages load files from it, though .gitignore lists it",
+            shown.display()
+        );
+        self.add_tree(&folder, false)
+    }
+
+    /// A file changed without an event: announce it, and poll the part of the tree it lives in
+    /// (its filesystem, as far as it lies inside the tree).
+    fn poll_where_events_are_lost(&mut self, path: &Path) -> Result<(), Stopped> {
+        let Some(tree) = self.tree_of(path) else {
+            return Ok(());
+        };
+        if !self.is_polled(path) {
+            let root = self.trees[tree].root.clone();
+            let subtree = filesystems::mounts()
+                .into_iter()
+                .map(|mount| mount.point)
+                .filter(|point| path.starts_with(point) && point.starts_with(&root))
+                .max_by_key(|point| point.as_os_str().len())
+                .unwrap_or(root);
+            tracing::warn!(
+                "{} changed without an event: events are lost under {}, so it is polled from now on (--poll to poll from the start)",
+                path.display(),
+                subtree.display()
+            );
+            self.switch_to_polling(&subtree);
+        }
+        self.report(path, ChangeKind::Modified)
+    }
+
+    /// Polls every folder under `subtree` that is watched natively.
+    fn switch_to_polling(&mut self, subtree: &Path) {
+        self.polled.push(subtree.to_path_buf());
+        let native: Vec<(PathBuf, Backend)> = self
+            .watched
+            .iter()
+            .filter(|(folder, backend)| folder.starts_with(subtree) && **backend == Backend::Native)
+            .map(|(folder, backend)| (folder.clone(), *backend))
+            .collect();
+        let folders: Vec<(PathBuf, Backend)> = native
+            .iter()
+            .map(|(folder, _)| (folder.clone(), Backend::Poll))
+            .collect();
+        self.backends.unwatch(native);
+        for (folder, backend) in self.backends.watch(folders) {
+            self.watched.insert(folder, backend);
+        }
     }
 
     /// Whether events were lost before this one: our backlog overflowed, or the OS said to rescan.
@@ -197,6 +355,8 @@ impl WatchThread {
                     self.overflowed.store(false, Ordering::Relaxed);
                     self.handle_event(event)?;
                 }
+                Ok(Input::FirstServed(path)) => self.watch_served_folder(&path)?,
+                Ok(Input::EventsLost(path)) => self.poll_where_events_are_lost(&path)?,
                 Err(RecvTimeoutError::Timeout) => break,
                 Ok(Input::Stop) | Err(RecvTimeoutError::Disconnected) => return Err(Stopped),
             }
@@ -218,11 +378,11 @@ impl WatchThread {
             self.add_tree(&root, false)?;
         }
         let gone = previously
-            .difference(&self.watched)
-            .map(|path| PathOp::unwatch(path.clone()))
+            .into_iter()
+            .filter(|(path, _)| !self.watched.contains_key(path))
             .collect();
         // Watches of removed folders are mostly gone already; what is left is dropped quietly.
-        self.apply(gone);
+        self.backends.unwatch(gone);
         Ok(())
     }
 
@@ -262,11 +422,11 @@ impl WatchThread {
         if ignored {
             return Ok(());
         }
-        if kind == ChangeKind::Removed && self.watched.contains(path) {
+        if kind == ChangeKind::Removed && self.watched.contains_key(path) {
             self.forget_tree(path);
         }
         if is_dir {
-            if !self.watched.contains(path) {
+            if !self.watched.contains_key(path) {
                 // A new folder: watch it, then report what was written in it before the watch
                 // was in place (`mkdir -p a/b/c && touch a/b/c/x` arrives as one event for `a`).
                 return self.add_tree(path, true);
@@ -289,7 +449,7 @@ impl WatchThread {
             for folder in level {
                 // Only files in folders that had no watch yet are news; the others were seen.
                 let is_new = newly_watched.contains(&folder);
-                if !is_new && !self.watched.contains(&folder) {
+                if !is_new && !self.watched.contains_key(&folder) {
                     continue; // could not be watched
                 }
                 let Ok(entries) = fs::read_dir(&folder) else {
@@ -320,30 +480,37 @@ impl WatchThread {
     /// Watches those of `folders` that have no watch yet and reads their `.gitignore` (which
     /// decides what is listed below them); returns the ones newly watched.
     fn watch_folders(&mut self, folders: &[PathBuf]) -> HashSet<PathBuf> {
-        let mut newly_watched: HashSet<PathBuf> = folders
+        let wanted = folders
             .iter()
-            .filter(|folder| !self.watched.contains(*folder))
-            .cloned()
+            .filter(|folder| !self.watched.contains_key(*folder))
+            .map(|folder| (folder.clone(), self.backends.choose(self.is_polled(folder))))
             .collect();
-        let ops = newly_watched
-            .iter()
-            .map(|folder| PathOp::watch_non_recursive(folder.clone()))
-            .collect();
-        for (folder, error) in self.apply(ops) {
-            newly_watched.remove(&folder);
-            self.watch_failed(&folder, error);
-        }
-        for folder in &newly_watched {
-            self.mark_watched(folder);
+        let mut newly_watched = HashSet::new();
+        let wanted: Vec<(PathBuf, Backend)> = wanted;
+        for (folder, backend) in self.backends.watch(wanted) {
+            if let Some(tree) = self.tree_of(&folder) {
+                self.trees[tree].rules.load_gitignore(&folder);
+            }
+            self.watched.insert(folder.clone(), backend);
+            newly_watched.insert(folder);
         }
         newly_watched
     }
 
-    fn mark_watched(&mut self, folder: &Path) {
-        if let Some(tree) = self.tree_of(folder) {
-            self.trees[tree].rules.load_gitignore(folder);
-        }
-        self.watched.insert(folder.to_path_buf());
+    fn is_polled(&self, folder: &Path) -> bool {
+        self.polled
+            .iter()
+            .any(|subtree| folder.starts_with(subtree))
+    }
+
+    /// How many folders are watched natively, and how many polled.
+    fn counts(&self) -> (usize, usize) {
+        let native = self
+            .watched
+            .values()
+            .filter(|backend| **backend == Backend::Native)
+            .count();
+        (native, self.watched.len() - native)
     }
 
     fn roots(&self) -> Vec<PathBuf> {
@@ -366,50 +533,19 @@ impl WatchThread {
             .is_none_or(|tree| self.trees[tree].rules.is_ignored(path, is_dir))
     }
 
-    /// Applies watch and unwatch operations in one call to notify; returns the ones that failed.
-    /// notify stops a batch at its first failure, so the rest is applied again without it.
-    fn apply(&mut self, mut ops: Vec<PathOp>) -> Vec<(PathBuf, notify::Error)> {
-        let mut failed = Vec::new();
-        while !ops.is_empty() {
-            let Err(failure) = self.notify.update_paths(ops) else {
-                break;
-            };
-            match failure.origin {
-                Some(op) => failed.push((op.into_path(), failure.source)),
-                None => tracing::warn!("file watcher: {}", failure.source),
-            }
-            ops = failure.remaining;
-        }
-        failed
-    }
-
-    fn watch_failed(&mut self, folder: &Path, source: notify::Error) {
-        match watch_error(folder, source) {
-            // Removed between its listing and its watch: nothing to watch.
-            WatchError::Other { source, .. }
-                if matches!(source.kind, notify::ErrorKind::PathNotFound) => {}
-            error @ WatchError::TooManyFolders { .. } => {
-                if !std::mem::replace(&mut self.limit_reported, true) {
-                    tracing::warn!("{error}; changes in it and in further folders are not seen");
-                }
-            }
-            error => tracing::warn!("{error}"),
-        }
-    }
-
     /// A watched folder was removed or renamed away: drop its watches and its subfolders'.
     fn forget_tree(&mut self, folder: &Path) {
-        let gone: Vec<PathBuf> = self
+        let gone: Vec<(PathBuf, Backend)> = self
             .watched
             .iter()
-            .filter(|watched| watched.starts_with(folder))
-            .cloned()
+            .filter(|(watched, _)| watched.starts_with(folder))
+            .map(|(path, backend)| (path.clone(), *backend))
             .collect();
-        for path in &gone {
+        for (path, _) in &gone {
             self.watched.remove(path);
         }
         // The kernel has mostly dropped these watches already; what is left goes quietly.
-        self.apply(gone.into_iter().map(PathOp::unwatch).collect());
+        self.backends.unwatch(gone);
     }
 
     fn report(&self, path: &Path, kind: ChangeKind) -> Result<(), Stopped> {
@@ -417,7 +553,11 @@ impl WatchThread {
             return Ok(());
         }
         let observation = match self.url_path(path) {
-            Some(url_path) => Observation::Change(Change { url_path, kind }),
+            Some(url_path) => Observation::Change(Change {
+                url_path,
+                kind,
+                file: path.to_path_buf(),
+            }),
             None => Observation::SiteWide,
         };
         self.observe(observation)
@@ -494,12 +634,4 @@ fn classify(event: &Event) -> Vec<(PathBuf, ChangeKind)> {
 
 fn with_kind(paths: &[PathBuf], kind: ChangeKind) -> Vec<(PathBuf, ChangeKind)> {
     paths.iter().map(|path| (path.clone(), kind)).collect()
-}
-
-fn watch_error(path: &Path, source: notify::Error) -> WatchError {
-    let path = path.display().to_string();
-    match source.kind {
-        notify::ErrorKind::MaxFilesWatch => WatchError::TooManyFolders { path },
-        _ => WatchError::Other { path, source },
-    }
 }

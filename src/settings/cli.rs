@@ -7,6 +7,7 @@ use clap::Parser;
 
 use crate::error::StartupError;
 use crate::listen::{DEFAULT_PORT, PortChoice};
+use crate::reload::Polling;
 use crate::settings::Config;
 
 /// A live-reload development server: serve a folder, and every save shows up in the browser at once.
@@ -53,6 +54,23 @@ pub struct Cli {
         value_delimiter = ','
     )]
     pub ignore: Vec<String>,
+
+    /// Poll every watched folder every MS milliseconds (default 300) instead of watching it
+    /// natively. Without it, folders on network, VM and FUSE filesystems are polled by themselves.
+    #[arg(
+        long,
+        env = "LIVESERVE_POLL",
+        value_name = "MS",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "300",
+        conflicts_with = "no_poll"
+    )]
+    pub poll: Option<u64>,
+
+    /// Never poll: watch natively even folders on filesystems where that may miss changes.
+    #[arg(long, env = "LIVESERVE_NO_POLL")]
+    pub no_poll: bool,
 
     /// Don't apply the .gitignore files inside ROOT to the watcher.
     #[arg(long, env = "LIVESERVE_NO_GITIGNORE")]
@@ -146,6 +164,14 @@ impl Cli {
             .map(|route| route.parse())
             .collect::<Result<_, _>>()?;
         config.watch = self.watch.clone();
+        config.polling = match (self.poll, self.no_poll) {
+            (Some(_), _) => Polling::Always,
+            (None, true) => Polling::Never,
+            (None, false) => Polling::Auto,
+        };
+        if let Some(interval) = self.poll {
+            config.poll_interval = Duration::from_millis(interval);
+        }
         config.proxy_timeout = Duration::from_secs(self.proxy_timeout);
         Ok(config)
     }

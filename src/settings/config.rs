@@ -7,11 +7,15 @@ use std::time::Duration;
 
 use crate::access::Access;
 use crate::error::StartupError;
-use crate::reload::IgnoreRules;
+use crate::reload::{IgnoreRules, Polling};
 use crate::settings::ProxyRoute;
 
 /// The longest quiet window `--wait` may ask for: a minute without an update is not live.
 pub const MAX_QUIET_WINDOW: Duration = Duration::from_secs(60);
+
+/// The polling intervals `--poll=MS` may ask for: faster burns a core, slower is not live.
+pub const POLL_INTERVALS: std::ops::RangeInclusive<Duration> =
+    Duration::from_millis(20)..=Duration::from_secs(10);
 
 /// What [`Config::validate`] found out.
 #[derive(Debug, Clone)]
@@ -55,6 +59,10 @@ pub struct Config {
     pub watch: Vec<PathBuf>,
     /// How long a backend may take to start its answer before the page gets 504.
     pub proxy_timeout: Duration,
+    /// Which folders are polled instead of watched natively (`--poll`, `--no-poll`).
+    pub polling: Polling,
+    /// How often polled folders are looked at.
+    pub poll_interval: Duration,
     /// File events the watcher holds while it works; a burst larger than this counts as lost
     /// events, and becomes one "everything changed" once the watcher has caught up.
     pub watch_backlog: usize,
@@ -80,6 +88,8 @@ impl Config {
             max_websocket_clients: 16_384,
             header_read_timeout: Duration::from_secs(30),
             watch_backlog: crate::reload::DEFAULT_BACKLOG,
+            polling: Polling::Auto,
+            poll_interval: crate::reload::DEFAULT_POLL_INTERVAL,
             proxies: Vec::new(),
             watch: Vec::new(),
             proxy_timeout: Duration::from_secs(30),
@@ -123,6 +133,11 @@ impl Config {
     pub fn validate(&self) -> Result<Validated, StartupError> {
         if self.quiet_window > MAX_QUIET_WINDOW {
             return Err(StartupError::BadWait(self.quiet_window.as_millis()));
+        }
+        if !POLL_INTERVALS.contains(&self.poll_interval) {
+            return Err(StartupError::BadPollInterval(
+                self.poll_interval.as_millis(),
+            ));
         }
         IgnoreRules::new(&self.root, self.access(), &self.ignore, false)?;
         let mut prefixes = std::collections::HashSet::new();

@@ -19,6 +19,7 @@ use crate::http::guards;
 use crate::http::pages;
 use crate::http::pipeline::{InjectInto, MAX_INJECTED_PAGE, header_value};
 use crate::http::validators::{Validators, hash};
+use crate::reload::ReloadHub;
 use crate::request_path::RequestPath;
 
 /// The static file source.
@@ -35,6 +36,8 @@ struct Resolver {
     access: Access,
     /// Serve symlinks whose target is outside the root (`--follow-symlinks`).
     follow_symlinks: bool,
+    /// Told of every file served, when live reload is on.
+    hub: Option<Arc<ReloadHub>>,
 }
 
 /// What a request path names on disk, found on the blocking pool.
@@ -66,16 +69,22 @@ enum Content {
 }
 
 impl StaticFiles {
-    /// `root` must be canonical (see `Config::canonical_root`). With `inject`, HTML pages are
-    /// marked for the reload script.
-    pub fn new(root: PathBuf, access: Access, follow_symlinks: bool, inject: bool) -> Self {
+    /// `root` must be canonical (see `Config::canonical_root`). With live reload (a `hub`),
+    /// HTML pages are marked for the reload script, and the hub is told of every file served.
+    pub fn new(
+        root: PathBuf,
+        access: Access,
+        follow_symlinks: bool,
+        hub: Option<Arc<ReloadHub>>,
+    ) -> Self {
         StaticFiles {
+            inject: hub.is_some(),
             resolver: Resolver {
                 root: root.into(),
                 access,
                 follow_symlinks,
+                hub,
             },
-            inject,
         }
     }
 
@@ -221,7 +230,7 @@ impl Resolver {
                 self.resolve(&candidate.join("index.html"))?
                 && index_metadata.is_file()
             {
-                return open_file(index_url, &index_path, index_metadata, inject);
+                return self.open_file(index_url, &index_path, index_metadata, inject);
             }
             return match listing::read_entries(&path, self.access) {
                 Ok(mut entries) => {
@@ -243,7 +252,7 @@ impl Resolver {
         if !metadata.is_file() || url.has_trailing_slash() {
             return Ok(Lookup::Missing);
         }
-        open_file(url, &path, metadata, inject)
+        self.open_file(url, &path, metadata, inject)
     }
 
     /// The canonical path and metadata of `candidate`, if it may be served. Symlinks are resolved
@@ -268,6 +277,46 @@ impl Resolver {
         let metadata = fs::metadata(&path)?;
         Ok(Some((path, metadata)))
     }
+
+    fn open_file(
+        &self,
+        url: RequestPath,
+        path: &Path,
+        metadata: Metadata,
+        inject: bool,
+    ) -> io::Result<Lookup> {
+        let mime = guess_mime(path);
+        let mut file = match File::open(path) {
+            Ok(file) => file,
+            Err(error) if error.kind() == io::ErrorKind::PermissionDenied => {
+                return Ok(Lookup::Forbidden);
+            }
+            Err(error) if is_missing(&error) => return Ok(Lookup::Missing),
+            Err(error) => return Err(error),
+        };
+        let read_whole = metadata.len() <= CHUNK_SIZE as u64
+            || (inject && is_html(&mime) && metadata.len() <= MAX_INJECTED_PAGE as u64);
+        let content = if read_whole {
+            // Read what the metadata promised; a file that changes in between is read again on
+            // the next request, and `Content-Length` follows the bytes actually read.
+            Content::Whole(read_chunk(&mut file, metadata.len() as usize)?)
+        } else {
+            Content::Large(file)
+        };
+        if let Some(hub) = &self.hub {
+            let bytes = match &content {
+                Content::Whole(bytes) => Some(&bytes[..]),
+                Content::Large(_) => None,
+            };
+            hub.served(path, &metadata, bytes);
+        }
+        Ok(Lookup::File(Box::new(FoundFile {
+            url,
+            metadata,
+            mime,
+            content,
+        })))
+    }
 }
 
 fn is_missing(error: &io::Error) -> bool {
@@ -275,38 +324,6 @@ fn is_missing(error: &io::Error) -> bool {
         error.kind(),
         io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
     )
-}
-
-fn open_file(
-    url: RequestPath,
-    path: &Path,
-    metadata: Metadata,
-    inject: bool,
-) -> io::Result<Lookup> {
-    let mime = guess_mime(path);
-    let mut file = match File::open(path) {
-        Ok(file) => file,
-        Err(error) if error.kind() == io::ErrorKind::PermissionDenied => {
-            return Ok(Lookup::Forbidden);
-        }
-        Err(error) if is_missing(&error) => return Ok(Lookup::Missing),
-        Err(error) => return Err(error),
-    };
-    let read_whole = metadata.len() <= CHUNK_SIZE as u64
-        || (inject && is_html(&mime) && metadata.len() <= MAX_INJECTED_PAGE as u64);
-    let content = if read_whole {
-        // Read what the metadata promised; a file that changes in between is read again on
-        // the next request, and `Content-Length` follows the bytes actually read.
-        Content::Whole(read_chunk(&mut file, metadata.len() as usize)?)
-    } else {
-        Content::Large(file)
-    };
-    Ok(Lookup::File(Box::new(FoundFile {
-        url,
-        metadata,
-        mime,
-        content,
-    })))
 }
 
 fn guess_mime(path: &Path) -> mime_guess::Mime {

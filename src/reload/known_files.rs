@@ -1,0 +1,202 @@
+//! What liveserve last knew of each file it served or announced: its size, its modification time
+//! and, for files up to a few MiB, a hash of its bytes. Two things follow from it:
+//!
+//! - A save that changed nothing (`touch`, a formatter with nothing to do, a checkout of the same
+//!   content, an editor saving an unmodified buffer) is not announced: pages already show it.
+//! - A file served with a size or time other than the one known, long after it changed and with
+//!   no event for it, shows that events are being lost where it lives.
+//!
+//! Serving only records a file it has never seen (or the hash of the version it knows): a
+//! page loaded between a change and its event must not make that change look old news to the
+//! pages loaded before it. Announcing records the new version.
+
+use std::collections::HashMap;
+use std::fs::{self, Metadata};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use xxhash_rust::xxh3::xxh3_64;
+
+/// Files up to this size are compared by content; bigger ones by size and time.
+pub const MAX_HASHED: u64 = 4 * 1024 * 1024;
+
+/// A served file whose change is older than this and was never announced lost its event: a
+/// change's event arrives within milliseconds, and its batch closes within a second.
+const EVENT_LOST_AFTER: Duration = Duration::from_secs(2);
+
+/// One version of a file, as its metadata tells it apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Version {
+    pub len: u64,
+    pub modified: Option<SystemTime>,
+}
+
+impl Version {
+    pub fn of(metadata: &Metadata) -> Self {
+        Version {
+            len: metadata.len(),
+            modified: metadata.modified().ok(),
+        }
+    }
+}
+
+struct Known {
+    version: Version,
+    hash: Option<u64>,
+}
+
+/// What serving a file says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Served {
+    /// The version known: nothing to do.
+    Known,
+    /// Never served nor announced before.
+    First,
+    /// Another version than the one known, changed long ago with no event: events are lost.
+    Stale,
+}
+
+#[derive(Default)]
+pub struct KnownFiles {
+    files: Mutex<HashMap<PathBuf, Known>>,
+}
+
+impl KnownFiles {
+    /// Called for every file served, with its bytes when they were read whole. Cheap when the
+    /// version is known: one lookup; the bytes are hashed once per version at most.
+    pub fn served(&self, path: &Path, version: Version, bytes: Option<&[u8]>) -> Served {
+        let mut files = self
+            .files
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        match files.get_mut(path) {
+            None => {
+                let hash = bytes.map(xxh3_64);
+                files.insert(path.to_path_buf(), Known { version, hash });
+                Served::First
+            }
+            Some(known) if known.version == version => {
+                if known.hash.is_none() {
+                    known.hash = bytes.map(xxh3_64);
+                }
+                Served::Known
+            }
+            Some(_) if changed_long_ago(version) => Served::Stale,
+            // Changed just now: its event is on its way.
+            Some(_) => Served::Known,
+        }
+    }
+
+    /// Whether the file at `path` is still what pages were last shown of it (so a change event
+    /// for it is no news); records its current version either way. Reads the file: call it from
+    /// a blocking context.
+    pub fn unchanged(&self, path: &Path) -> bool {
+        let Ok(metadata) = fs::metadata(path) else {
+            self.forget(path);
+            return false;
+        };
+        let version = Version::of(&metadata);
+        let files = self
+            .files
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        let known = files.get(path).map(|known| (known.version, known.hash));
+        if known.is_some_and(|(known, _)| known == version) {
+            return true;
+        }
+        // Hashing reads the file; the lock is not held meanwhile.
+        drop(files);
+        let hash = (version.len <= MAX_HASHED)
+            .then(|| fs::read(path).ok().map(|bytes| xxh3_64(&bytes)))
+            .flatten();
+        let same = matches!((known, hash), (Some((_, Some(before))), Some(now)) if before == now);
+        let mut files = self
+            .files
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        files.insert(path.to_path_buf(), Known { version, hash });
+        same
+    }
+
+    pub fn forget(&self, path: &Path) {
+        let mut files = self
+            .files
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        files.remove(path);
+    }
+}
+
+fn changed_long_ago(version: Version) -> bool {
+    version
+        .modified
+        .and_then(|modified| SystemTime::now().duration_since(modified).ok())
+        .is_some_and(|age| age > EVENT_LOST_AFTER)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs::File;
+
+    fn version(path: &Path) -> Version {
+        Version::of(&fs::metadata(path).unwrap())
+    }
+
+    fn set_modified(path: &Path, ago: Duration) {
+        let file = File::options().write(true).open(path).unwrap();
+        file.set_modified(SystemTime::now() - ago).unwrap();
+    }
+
+    #[test]
+    fn a_save_of_the_same_bytes_is_no_news_and_a_real_change_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let page = dir.path().join("page.html");
+        fs::write(&page, "one").unwrap();
+        let known = KnownFiles::default();
+        assert_eq!(
+            known.served(&page, version(&page), Some(b"one")),
+            Served::First
+        );
+
+        set_modified(&page, Duration::from_secs(1)); // `touch`
+        assert!(known.unchanged(&page));
+        fs::write(&page, "one").unwrap(); // the same bytes saved again
+        assert!(known.unchanged(&page));
+        fs::write(&page, "two").unwrap();
+        assert!(!known.unchanged(&page));
+        assert!(known.unchanged(&page), "announced, so known now");
+    }
+
+    #[test]
+    fn files_never_seen_are_news() {
+        let dir = tempfile::tempdir().unwrap();
+        let page = dir.path().join("page.html");
+        fs::write(&page, "one").unwrap();
+        let known = KnownFiles::default();
+        assert!(!known.unchanged(&page));
+        assert!(!known.unchanged(&dir.path().join("gone.html")));
+    }
+
+    #[test]
+    fn a_version_served_long_after_its_change_without_an_announcement_is_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let page = dir.path().join("page.html");
+        fs::write(&page, "one").unwrap();
+        let known = KnownFiles::default();
+        known.served(&page, version(&page), None);
+        assert_eq!(known.served(&page, version(&page), None), Served::Known);
+
+        fs::write(&page, "two, and longer").unwrap();
+        assert_eq!(
+            known.served(&page, version(&page), None),
+            Served::Known,
+            "a change this recent has its event on the way"
+        );
+        set_modified(&page, Duration::from_secs(10));
+        assert_eq!(known.served(&page, version(&page), None), Served::Stale);
+        assert!(!known.unchanged(&page), "the lost change is news");
+        assert_eq!(known.served(&page, version(&page), None), Served::Known);
+    }
+}
