@@ -124,7 +124,7 @@ fn listed_paths(changes: &[Change]) -> Vec<String> {
         .collect()
 }
 
-fn is_style(url_path: &str) -> bool {
+pub fn is_style(url_path: &str) -> bool {
     let lower = url_path.to_ascii_lowercase();
     lower.ends_with(".css") || lower.ends_with(".css.map")
 }

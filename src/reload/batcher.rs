@@ -4,12 +4,18 @@
 //! period, or when it has been open for the maximum wait, so a stream of writes that never pauses
 //! still reloads about once a second.
 //!
-//! A burst too large to follow file by file (a checkout of another branch, a full rebuild of a
-//! big site) is one reload of everything at its end, not one a second through it, showing
-//! half-written states: a batch that reaches [`LARGE_BURST`] files, or in which the watcher lost
-//! events, becomes "everything changed" and closes only once the burst is over.
+//! Some batches close sooner, some later:
+//! - A save is over when its file is written and closed, or renamed into place: a batch of one
+//!   such file (or of stylesheets only, whose swap is cheap) closes after a short grace instead
+//!   of the whole quiet period. Anything still being written keeps the window.
+//! - A build that replaces its output (`rm -rf dist`, then the files again) is one update once
+//!   the folder is back and quiet, never a page of the empty folder or one per file.
+//! - A burst too large to follow file by file (a checkout of another branch, a full rebuild of a
+//!   big site) is one reload of everything at its end: a batch that reaches [`LARGE_BURST`]
+//!   files, or in which the watcher lost events, closes only once the burst is over.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -25,6 +31,13 @@ pub const DEFAULT_QUIET: Duration = Duration::from_millis(15);
 /// The longest a batch stays open while changes keep coming.
 pub const MAX_WAIT: Duration = Duration::from_secs(1);
 
+/// After a save is complete, how long the batch waits for what editors do right after (delete a
+/// backup, set a time): they do it within microseconds.
+const COMPLETE_GRACE: Duration = Duration::from_millis(2);
+
+/// Batches with more files than this are builds, whatever their files say: they keep the window.
+const MOST_FILES_CLOSING_EARLY: usize = 8;
+
 /// A batch with this many files is a large burst: a person's save or an ordinary build writes far
 /// fewer, and a message lists only the first hundred anyway.
 const LARGE_BURST: usize = 1_000;
@@ -33,22 +46,35 @@ const LARGE_BURST: usize = 1_000;
 /// pause between groups of them for longer than the quiet period.
 pub const BURST_OVER_AFTER: Duration = Duration::from_millis(100);
 
-/// A large burst that never pauses is still delivered after this long.
+/// A build that replaced a folder is done once nothing has changed in it for this long: bundlers
+/// and doc generators pause tens of milliseconds between files.
+const REBUILD_OVER_AFTER: Duration = Duration::from_millis(300);
+
+/// A large burst or a rebuild that never pauses is still delivered after this long.
 pub const MAX_BURST: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
     pub quiet: Duration,
     pub max_wait: Duration,
+    /// Close a batch of one completed save early. Off when the user chose the quiet period.
+    pub early_close: bool,
 }
 
 /// What the watcher tells the batcher.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Observation {
-    /// One file changed.
-    Change(Change),
+    /// One file changed; `complete` when the event ends a write (closed after writing, renamed
+    /// into place, removed).
+    Change { change: Change, complete: bool },
     /// A file with no URL of its own changed (in a `--watch` folder): every page may show it.
     SiteWide,
+    /// A watched folder was removed: a build is replacing its output.
+    FolderRemoved,
+    /// A watched tree's root was removed; the batch waits for [`Observation::RootBack`].
+    RootRemoved,
+    /// The removed root is there again.
+    RootBack,
     /// Events were lost (a burst larger than the queues hold): anything may have changed. The
     /// batch stays open until [`Observation::CaughtUp`].
     EventsLost,
@@ -104,23 +130,50 @@ struct Batch {
     everything: bool,
     /// A large burst or lost events: the batch closes only once the burst is over.
     burst: bool,
+    /// A folder was removed: a build is replacing it.
+    rebuilding: bool,
+    /// A root is gone: nothing to show until it is back.
+    root_missing: bool,
     /// Events were lost and the watcher has not caught up yet.
     catching_up: bool,
 }
 
 struct Entry {
     url_path: String,
-    file: std::path::PathBuf,
+    file: PathBuf,
     first: ChangeKind,
     last: ChangeKind,
+    /// The last event for the file ended a write.
+    complete: bool,
+}
+
+impl Entry {
+    /// A file created and removed again inside the batch (an atomic save's temp file) never
+    /// existed as far as a page is concerned.
+    fn is_temporary(&self) -> bool {
+        self.first == ChangeKind::Created && self.last == ChangeKind::Removed
+    }
 }
 
 impl Batch {
     fn add(&mut self, observation: Observation) {
-        let change = match observation {
-            Observation::Change(change) => change,
+        let (change, complete) = match observation {
+            Observation::Change { change, complete } => (change, complete),
             Observation::SiteWide => {
                 self.everything = true;
+                return;
+            }
+            Observation::FolderRemoved => {
+                self.rebuilding = true;
+                return;
+            }
+            Observation::RootRemoved => {
+                self.rebuilding = true;
+                self.root_missing = true;
+                return;
+            }
+            Observation::RootBack => {
+                self.root_missing = false;
                 return;
             }
             Observation::EventsLost => {
@@ -137,7 +190,11 @@ impl Batch {
             return; // already covered
         }
         match self.index.get(&change.url_path) {
-            Some(&at) => self.entries[at].last = change.kind,
+            Some(&at) => {
+                let entry = &mut self.entries[at];
+                entry.last = change.kind;
+                entry.complete = complete;
+            }
             None => {
                 self.index
                     .insert(change.url_path.clone(), self.entries.len());
@@ -146,6 +203,7 @@ impl Batch {
                     file: change.file,
                     first: change.kind,
                     last: change.kind,
+                    complete,
                 });
                 if self.entries.len() >= LARGE_BURST {
                     self.become_burst();
@@ -164,18 +222,40 @@ impl Batch {
     /// When the batch closes if nothing more comes, the last observation having come `now`.
     /// While the watcher catches up, only its word closes the batch.
     fn closes_at(&self, now: Instant, opened: Instant, timing: Timing) -> Option<Instant> {
+        let latest = opened + timing.max_wait;
         if self.catching_up {
             None
+        } else if self.root_missing {
+            Some(opened + MAX_BURST)
         } else if self.burst {
             Some((now + BURST_OVER_AFTER).min(opened + MAX_BURST))
+        } else if self.rebuilding {
+            Some((now + REBUILD_OVER_AFTER).min(opened + MAX_BURST))
+        } else if timing.early_close && self.is_one_finished_save() {
+            Some((now + COMPLETE_GRACE.min(timing.quiet)).min(latest))
         } else {
-            Some((now + timing.quiet).min(opened + timing.max_wait))
+            Some((now + timing.quiet).min(latest))
         }
     }
 
-    /// What the batch amounts to, without files that were created and removed again inside it
-    /// (an atomic save's temp file): they never existed as far as a page is concerned. `None`
-    /// when nothing is left.
+    /// Every file in the batch is done being written, and it is one save: a single file, or
+    /// stylesheets only (swapping one more stylesheet is cheap).
+    fn is_one_finished_save(&self) -> bool {
+        if self.everything || self.entries.len() > MOST_FILES_CLOSING_EARLY {
+            return false;
+        }
+        let mut live = self.entries.iter().filter(|entry| !entry.is_temporary());
+        let mut count = 0;
+        let mut all_styles = true;
+        let finished = live.all(|entry| {
+            count += 1;
+            all_styles &= crate::protocol::is_style(&entry.url_path);
+            entry.complete
+        });
+        finished && count > 0 && (count == 1 || all_styles)
+    }
+
+    /// What the batch amounts to, without temporary files. `None` when nothing is left.
     fn finish(self) -> Option<Changed> {
         if self.everything {
             return Some(Changed::Everything);
@@ -183,9 +263,7 @@ impl Batch {
         let changes: Vec<Change> = self
             .entries
             .into_iter()
-            .filter(|entry| {
-                !(entry.first == ChangeKind::Created && entry.last == ChangeKind::Removed)
-            })
+            .filter(|entry| !entry.is_temporary())
             .map(|entry| Change {
                 url_path: entry.url_path,
                 kind: entry.last,
@@ -204,6 +282,7 @@ mod tests {
     const TIMING: Timing = Timing {
         quiet: Duration::from_millis(15),
         max_wait: Duration::from_secs(1),
+        early_close: false,
     };
 
     fn change(path: &str, kind: ChangeKind) -> Change {
@@ -215,7 +294,10 @@ mod tests {
     }
 
     fn changed(path: &str, kind: ChangeKind) -> Observation {
-        Observation::Change(change(path, kind))
+        Observation::Change {
+            change: change(path, kind),
+            complete: false,
+        }
     }
 
     type Delivered = Arc<Mutex<Vec<Changed>>>;

@@ -71,6 +71,8 @@ impl Reloading {
             quiet: config.quiet_window,
             // A longer quiet window asks for patience; the maximum wait follows it.
             max_wait: batcher::MAX_WAIT.max(config.quiet_window * 4),
+            // A quiet window the user chose is kept for every batch.
+            early_close: config.quiet_window == DEFAULT_QUIET,
         };
         let publisher = hub.clone();
         let verbose = config.verbose;

@@ -311,7 +311,7 @@ impl WatchThread {
             );
             self.switch_to_polling(&subtree);
         }
-        self.report(path, ChangeKind::Modified)
+        self.report(path, ChangeKind::Modified, true)
     }
 
     /// Polls every folder under `subtree` that is watched natively.
@@ -389,8 +389,8 @@ impl WatchThread {
     fn handle_event(&mut self, event: notify::Result<Event>) -> Result<(), Stopped> {
         match event {
             Ok(event) => {
-                for (path, kind) in classify(&event) {
-                    self.handle(&path, kind)?;
+                for seen in classify(&event) {
+                    self.handle(&seen)?;
                 }
             }
             Err(error) => tracing::warn!("file watcher: {error}"),
@@ -399,7 +399,8 @@ impl WatchThread {
     }
 
     /// Handles one changed path.
-    fn handle(&mut self, path: &Path, kind: ChangeKind) -> Result<(), Stopped> {
+    fn handle(&mut self, seen: &Seen) -> Result<(), Stopped> {
+        let (path, kind) = (seen.path.as_path(), seen.kind);
         let Some(tree) = self.tree_of(path) else {
             return Ok(()); // beside a root, seen by the watch on its parent
         };
@@ -424,16 +425,25 @@ impl WatchThread {
         }
         if kind == ChangeKind::Removed && self.watched.contains_key(path) {
             self.forget_tree(path);
+            let is_root = self.trees[tree].root == path;
+            self.observe(if is_root {
+                Observation::RootRemoved
+            } else {
+                Observation::FolderRemoved
+            })?;
         }
         if is_dir {
             if !self.watched.contains_key(path) {
                 // A new folder: watch it, then report what was written in it before the watch
                 // was in place (`mkdir -p a/b/c && touch a/b/c/x` arrives as one event for `a`).
-                return self.add_tree(path, true);
+                self.add_tree(path, true)?;
+                if self.trees[tree].root == path {
+                    self.observe(Observation::RootBack)?;
+                }
             }
             return Ok(());
         }
-        self.report(path, kind)
+        self.report(path, kind, seen.complete)
     }
 
     /// Watches `folder` and every non-ignored folder below it, level by level: each level's new
@@ -468,7 +478,8 @@ impl WatchThread {
                     if is_dir {
                         next_level.push(path);
                     } else {
-                        self.report(&path, ChangeKind::Created)?;
+                        // Found by a walk: it may still be being written.
+                        self.report(&path, ChangeKind::Created, false)?;
                     }
                 }
             }
@@ -548,16 +559,19 @@ impl WatchThread {
         self.backends.unwatch(gone);
     }
 
-    fn report(&self, path: &Path, kind: ChangeKind) -> Result<(), Stopped> {
+    fn report(&self, path: &Path, kind: ChangeKind, complete: bool) -> Result<(), Stopped> {
         if !self.reporting {
             return Ok(());
         }
         let observation = match self.url_path(path) {
-            Some(url_path) => Observation::Change(Change {
-                url_path,
-                kind,
-                file: path.to_path_buf(),
-            }),
+            Some(url_path) => Observation::Change {
+                change: Change {
+                    url_path,
+                    kind,
+                    file: path.to_path_buf(),
+                },
+                complete,
+            },
             None => Observation::SiteWide,
         };
         self.observe(observation)
@@ -588,50 +602,59 @@ impl WatchThread {
     }
 }
 
+/// What an event says happened to one path.
+struct Seen {
+    path: PathBuf,
+    kind: ChangeKind,
+    /// The event ends a write: closed after writing, renamed into place, removed.
+    complete: bool,
+}
+
 /// The paths an event is about, each with what happened to it. Renames are a removal of the old
 /// name and a creation of the new one; opens and reads are not changes (and are not asked for).
-fn classify(event: &Event) -> Vec<(PathBuf, ChangeKind)> {
+fn classify(event: &Event) -> Vec<Seen> {
+    let seen = |kind: ChangeKind, complete: bool| {
+        move |path: &PathBuf| Seen {
+            path: path.clone(),
+            kind,
+            complete,
+        }
+    };
     // For events that do not say what happened, the file system does: gone, or there.
     let now = |present: ChangeKind| {
         move |path: &PathBuf| {
-            let kind = if fs::symlink_metadata(path).is_ok() {
-                present
-            } else {
-                ChangeKind::Removed
-            };
-            (path.clone(), kind)
+            let gone = fs::symlink_metadata(path).is_err();
+            Seen {
+                path: path.clone(),
+                kind: if gone { ChangeKind::Removed } else { present },
+                complete: gone,
+            }
         }
     };
+    let all = |make: &dyn Fn(&PathBuf) -> Seen| event.paths.iter().map(make).collect();
     match event.kind {
-        // A file written and closed: the end of a save.
         EventKind::Access(AccessKind::Close(AccessMode::Write)) => {
-            with_kind(&event.paths, ChangeKind::Modified)
+            all(&seen(ChangeKind::Modified, true))
         }
         EventKind::Access(_) => Vec::new(),
-        EventKind::Create(_) => with_kind(&event.paths, ChangeKind::Created),
-        EventKind::Remove(_) => with_kind(&event.paths, ChangeKind::Removed),
+        EventKind::Create(_) => all(&seen(ChangeKind::Created, false)),
+        EventKind::Remove(_) => all(&seen(ChangeKind::Removed, true)),
         EventKind::Modify(ModifyKind::Name(RenameMode::From)) => {
-            with_kind(&event.paths, ChangeKind::Removed)
+            all(&seen(ChangeKind::Removed, true))
         }
         EventKind::Modify(ModifyKind::Name(RenameMode::To)) => {
-            with_kind(&event.paths, ChangeKind::Created)
+            all(&seen(ChangeKind::Created, true))
         }
         EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => {
             let mut paths = event.paths.iter();
-            let from = paths.next().map(|path| (path.clone(), ChangeKind::Removed));
-            let to = paths.next().map(|path| (path.clone(), ChangeKind::Created));
+            let from = paths.next().map(seen(ChangeKind::Removed, true));
+            let to = paths.next().map(seen(ChangeKind::Created, true));
             from.into_iter().chain(to).collect()
         }
-        EventKind::Modify(ModifyKind::Name(_)) => {
-            event.paths.iter().map(now(ChangeKind::Created)).collect()
-        }
-        EventKind::Modify(_) => with_kind(&event.paths, ChangeKind::Modified),
-        EventKind::Any | EventKind::Other => {
-            event.paths.iter().map(now(ChangeKind::Modified)).collect()
-        }
+        EventKind::Modify(ModifyKind::Name(_)) => all(&now(ChangeKind::Created)),
+        // `touch`, `chmod`: nothing more is coming.
+        EventKind::Modify(ModifyKind::Metadata(_)) => all(&seen(ChangeKind::Modified, true)),
+        EventKind::Modify(_) => all(&seen(ChangeKind::Modified, false)),
+        EventKind::Any | EventKind::Other => all(&now(ChangeKind::Modified)),
     }
-}
-
-fn with_kind(paths: &[PathBuf], kind: ChangeKind) -> Vec<(PathBuf, ChangeKind)> {
-    paths.iter().map(|path| (path.clone(), kind)).collect()
 }
