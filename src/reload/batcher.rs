@@ -511,4 +511,137 @@ mod tests {
         advance(20).await;
         assert_eq!(*batches.lock().unwrap(), vec![Changed::Everything]);
     }
+
+    fn completed(path: &str, kind: ChangeKind) -> Observation {
+        Observation::Change {
+            change: change(path, kind),
+            complete: true,
+        }
+    }
+
+    /// Starts a batcher whose finished saves close early, as liveserve's default quiet window
+    /// does.
+    fn start_closing_early() -> (mpsc::Sender<Observation>, Delivered) {
+        let (send, receive) = mpsc::channel(1024);
+        let batches = Arc::new(Mutex::new(Vec::new()));
+        let delivered = batches.clone();
+        let timing = Timing {
+            early_close: true,
+            ..TIMING
+        };
+        tokio::spawn(run(receive, timing, move |batch| {
+            delivered.lock().unwrap().push(batch);
+            std::future::ready(())
+        }));
+        (send, batches)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_finished_save_of_one_file_closes_at_once() {
+        let (send, batches) = start_closing_early();
+        // An atomic save: the temp file, then the rename into place.
+        send.send(changed("/a.html.tmp", ChangeKind::Created))
+            .await
+            .unwrap();
+        send.send(completed("/a.html.tmp", ChangeKind::Removed))
+            .await
+            .unwrap();
+        send.send(completed("/a.html", ChangeKind::Created))
+            .await
+            .unwrap();
+        advance(3).await;
+        assert_eq!(
+            *batches.lock().unwrap(),
+            vec![Changed::Files(vec![change("/a.html", ChangeKind::Created)])]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_still_going_or_a_second_file_keeps_the_window() {
+        let (send, batches) = start_closing_early();
+        send.send(changed("/a.html", ChangeKind::Modified))
+            .await
+            .unwrap();
+        advance(5).await;
+        assert!(
+            batches.lock().unwrap().is_empty(),
+            "not written to the end yet"
+        );
+        send.send(completed("/a.html", ChangeKind::Modified))
+            .await
+            .unwrap();
+        send.send(completed("/b.html", ChangeKind::Modified))
+            .await
+            .unwrap();
+        advance(5).await;
+        assert!(
+            batches.lock().unwrap().is_empty(),
+            "two files: maybe a build"
+        );
+        advance(15).await;
+        assert_eq!(batches.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn finished_stylesheets_close_at_once_however_many() {
+        let (send, batches) = start_closing_early();
+        for name in ["/a.css", "/b.css", "/c.css"] {
+            send.send(completed(name, ChangeKind::Modified))
+                .await
+                .unwrap();
+        }
+        advance(3).await;
+        assert_eq!(batches.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_chosen_quiet_window_is_kept_for_finished_saves_too() {
+        let (send, batches) = start();
+        send.send(completed("/a.html", ChangeKind::Modified))
+            .await
+            .unwrap();
+        advance(5).await;
+        assert!(batches.lock().unwrap().is_empty());
+        advance(15).await;
+        assert_eq!(batches.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rebuilt_folder_is_one_update_after_its_last_file() {
+        let (send, batches) = start_closing_early();
+        send.send(completed("/dist/a.js", ChangeKind::Removed))
+            .await
+            .unwrap();
+        send.send(Observation::FolderRemoved).await.unwrap();
+        for i in 0..8 {
+            advance(25).await; // a bundler writing a file every 25 ms
+            send.send(completed(&format!("/dist/f{i}.js"), ChangeKind::Created))
+                .await
+                .unwrap();
+        }
+        advance(250).await;
+        assert!(batches.lock().unwrap().is_empty(), "still inside the build");
+        advance(60).await;
+        assert_eq!(batches.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_removed_root_holds_the_batch_until_it_is_back() {
+        let (send, batches) = start_closing_early();
+        send.send(Observation::RootRemoved).await.unwrap();
+        send.send(completed("/", ChangeKind::Removed))
+            .await
+            .unwrap();
+        advance(2_000).await;
+        assert!(
+            batches.lock().unwrap().is_empty(),
+            "no page of an empty folder"
+        );
+        send.send(Observation::RootBack).await.unwrap();
+        send.send(changed("/index.html", ChangeKind::Created))
+            .await
+            .unwrap();
+        advance(320).await;
+        assert_eq!(batches.lock().unwrap().len(), 1);
+    }
 }
