@@ -153,6 +153,12 @@ impl Entry {
     fn is_temporary(&self) -> bool {
         self.first == ChangeKind::Created && self.last == ChangeKind::Removed
     }
+
+    /// The save of this file is over. A file created and written in this batch does not count:
+    /// it may be an atomic save's temp file, about to be renamed into place.
+    fn is_finished(&self) -> bool {
+        self.complete && !(self.first == ChangeKind::Created && self.last == ChangeKind::Modified)
+    }
 }
 
 impl Batch {
@@ -250,7 +256,7 @@ impl Batch {
         let finished = live.all(|entry| {
             count += 1;
             all_styles &= crate::protocol::is_style(&entry.url_path);
-            entry.complete
+            entry.is_finished()
         });
         finished && count > 0 && (count == 1 || all_styles)
     }
@@ -578,6 +584,21 @@ mod tests {
             batches.lock().unwrap().is_empty(),
             "two files: maybe a build"
         );
+        advance(15).await;
+        assert_eq!(batches.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_file_written_and_closed_may_be_a_temp_file_and_keeps_the_window() {
+        let (send, batches) = start_closing_early();
+        send.send(changed("/a.html.tmp", ChangeKind::Created))
+            .await
+            .unwrap();
+        send.send(completed("/a.html.tmp", ChangeKind::Modified))
+            .await
+            .unwrap();
+        advance(5).await;
+        assert!(batches.lock().unwrap().is_empty(), "its rename may follow");
         advance(15).await;
         assert_eq!(batches.lock().unwrap().len(), 1);
     }

@@ -89,28 +89,31 @@ impl KnownFiles {
     }
 
     /// Whether the file at `path` is still what pages were last shown of it (so a change event
-    /// for it is no news); records its current version either way. Reads the file: call it from
-    /// a blocking context.
+    /// for it is no news); records its current version either way. Files up to [`MAX_HASHED`]
+    /// are compared by content: a size and a time can match across a change, since file times
+    /// move in clock ticks of several milliseconds. Reads the file: call it from a blocking
+    /// context.
     pub fn unchanged(&self, path: &Path) -> bool {
         let Ok(metadata) = fs::metadata(path) else {
             self.forget(path);
             return false;
         };
         let version = Version::of(&metadata);
-        let files = self
+        let known = self
             .files
             .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
-        let known = files.get(path).map(|known| (known.version, known.hash));
-        if known.is_some_and(|(known, _)| known == version) {
-            return true;
-        }
+            .unwrap_or_else(|poison| poison.into_inner())
+            .get(path)
+            .map(|known| (known.version, known.hash));
         // Hashing reads the file; the lock is not held meanwhile.
-        drop(files);
         let hash = (version.len <= MAX_HASHED)
             .then(|| fs::read(path).ok().map(|bytes| xxh3_64(&bytes)))
             .flatten();
-        let same = matches!((known, hash), (Some((_, Some(before))), Some(now)) if before == now);
+        let same = match (known, hash) {
+            (Some((_, Some(before))), Some(now)) => before == now,
+            (Some((before, _)), None) => version.len > MAX_HASHED && before == version,
+            _ => false,
+        };
         let mut files = self
             .files
             .lock()
@@ -162,6 +165,18 @@ mod tests {
 
         set_modified(&page, Duration::from_secs(1)); // `touch`
         assert!(known.unchanged(&page));
+        // Another content with the same size and time (a change inside one clock tick).
+        let tick = fs::metadata(&page).unwrap().modified().unwrap();
+        fs::write(&page, "owe").unwrap();
+        File::options()
+            .write(true)
+            .open(&page)
+            .unwrap()
+            .set_modified(tick)
+            .unwrap();
+        assert!(!known.unchanged(&page), "same size and time, other bytes");
+        fs::write(&page, "one").unwrap();
+        assert!(!known.unchanged(&page));
         fs::write(&page, "one").unwrap(); // the same bytes saved again
         assert!(known.unchanged(&page));
         fs::write(&page, "two").unwrap();
