@@ -20,9 +20,8 @@
 //! for the figures in the README.
 
 use std::convert::Infallible;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -34,7 +33,7 @@ use hyper_util::rt::TokioIo;
 #[path = "support/mod.rs"]
 mod support;
 
-use support::{LoadOptions, Server, build_release_binary, get, load, load_tool};
+use support::{LoadOptions, Server, Vite, build_release_binary, get, load, load_tool};
 
 fn main() {
     let (options, proxy_only) = parse_options();
@@ -172,7 +171,12 @@ fn proxy(binary: &Path, options: &LoadOptions) {
     let site = tempfile::tempdir().expect("creating a temporary site");
     let route = format!("/api=http://{backend}");
     let server = Server::start(binary, site.path(), &["--proxy", &route]);
-    let vite = std::env::var_os("VITE").map(|vite| Vite::start(Path::new(&vite), backend));
+    let vite = std::env::var_os("VITE").map(|vite| {
+        let folder = tempfile::tempdir().unwrap();
+        std::fs::write(folder.path().join("index.html"), "<p>vite</p>").unwrap();
+        let proxy = format!("proxy: {{ '/api': 'http://{backend}' }}");
+        Vite::start(Path::new(&vite), folder, &proxy)
+    });
     println!(
         "proxy: {}, {} connections, {} s each; the backend runs in this process",
         load_tool(options),
@@ -248,51 +252,4 @@ fn start_backend() -> SocketAddr {
         });
     });
     addr
-}
-
-/// Vite's dev server with its proxy pointed at the backend.
-struct Vite {
-    child: Child,
-    port: u16,
-    _folder: tempfile::TempDir,
-}
-
-impl Vite {
-    fn start(binary: &Path, backend: SocketAddr) -> Vite {
-        let folder = tempfile::tempdir().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let config = format!(
-            "export default {{ logLevel: 'silent', clearScreen: false, server: {{ host: '127.0.0.1', port: {port}, strictPort: true, proxy: {{ '/api': 'http://{backend}' }} }} }};\n"
-        );
-        std::fs::write(folder.path().join("vite.config.mjs"), config).unwrap();
-        std::fs::write(folder.path().join("index.html"), "<p>vite</p>").unwrap();
-        let child = Command::new(binary)
-            .current_dir(folder.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting Vite");
-        // Wait until it listens (a benchmark may poll; tests may not).
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "Vite did not start listening");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Vite {
-            child,
-            port,
-            _folder: folder,
-        }
-    }
-}
-
-impl Drop for Vite {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }

@@ -227,3 +227,49 @@ fn run_builtin(port: u16, path: &str, options: &LoadOptions) -> LoadResult {
         p99_ms: latencies[latencies.len() * 99 / 100].as_secs_f64() * 1000.0,
     }
 }
+
+/// Vite's dev server on `folder` (kept alive with it), with `server_options` added to its
+/// `server` settings (e.g. a proxy), for measuring a peer in the same run.
+pub struct Vite {
+    child: Child,
+    pub port: u16,
+    _folder: tempfile::TempDir,
+}
+
+impl Vite {
+    pub fn start(binary: &Path, folder: tempfile::TempDir, server_options: &str) -> Vite {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = format!(
+            "export default {{ logLevel: 'silent', clearScreen: false, server: {{ host: '127.0.0.1', port: {port}, strictPort: true, {server_options} }} }};\n"
+        );
+        std::fs::write(folder.path().join("vite.config.mjs"), config).unwrap();
+        let child = Command::new(binary)
+            .current_dir(folder.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting Vite");
+        // Wait until it listens (a benchmark may poll; tests may not).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "Vite did not start listening");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Vite {
+            child,
+            port,
+            _folder: folder,
+        }
+    }
+}
+
+impl Drop for Vite {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
