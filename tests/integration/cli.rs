@@ -6,7 +6,7 @@ use std::sync::mpsc;
 
 use crate::support::{TIMEOUT, site};
 
-fn liveserve() -> Command {
+pub(crate) fn liveserve() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_liveserve"));
     // The user's environment must not change what these tests see.
     for (name, _) in std::env::vars() {
@@ -109,13 +109,13 @@ fn an_explicit_busy_port_is_an_error_not_a_move() {
 }
 
 /// A running `liveserve` whose stdout lines arrive on a channel; killed when dropped.
-struct Running {
-    child: Child,
-    lines: mpsc::Receiver<String>,
+pub(crate) struct Running {
+    pub(crate) child: Child,
+    pub(crate) lines: mpsc::Receiver<String>,
 }
 
 impl Running {
-    fn start(mut command: Command) -> Running {
+    pub(crate) fn start(mut command: Command) -> Running {
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -154,7 +154,7 @@ impl Running {
     }
 
     /// Sends SIGTERM; returns the exit status and the stdout lines not read yet.
-    fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>) {
+    pub(crate) fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>) {
         let pid = self.child.id().to_string();
         let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(sent.success());
@@ -182,7 +182,7 @@ impl Drop for Running {
 }
 
 /// The port in a `Local: http://localhost:PORT/` line.
-fn port_of(line: &str) -> u16 {
+pub(crate) fn port_of(line: &str) -> u16 {
     let rest = line.strip_prefix("Local: http://localhost:").expect(line);
     rest.trim_end_matches('/').parse().expect(line)
 }
@@ -334,7 +334,7 @@ fn help_documents_every_flag_and_its_environment_twin() {
 }
 
 /// A blocking GET over a fresh connection; returns the whole response as text.
-fn http_get(port: u16, path: &str) -> String {
+pub(crate) fn http_get(port: u16, path: &str) -> String {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream.set_read_timeout(Some(TIMEOUT)).unwrap();
@@ -438,7 +438,7 @@ fn quiet_hides_the_proxy_lines() {
 }
 
 /// The lines of a child's stderr, as they come.
-fn stderr_lines(running: &mut Running) -> mpsc::Receiver<String> {
+pub(crate) fn stderr_lines(running: &mut Running) -> mpsc::Receiver<String> {
     let stderr = BufReader::new(running.child.stderr.take().unwrap());
     let (send, lines) = mpsc::channel();
     std::thread::spawn(move || {
@@ -506,4 +506,66 @@ fn help_documents_the_proxy_flags_and_their_environment_twins() {
     ] {
         assert!(help.contains(needle), "{needle} in --help");
     }
+}
+
+// Watching settings --------------------------------------------------------------------------
+
+/// Checked before anything binds: with the port held busy here, binding first would fail with
+/// "already in use" (exit 1) instead.
+#[test]
+fn bad_watching_settings_are_one_line_and_exit_2_before_anything_binds() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    let root = site(&[]);
+    let cases: [(&[&str], &str); 3] = [
+        (&["--wait", "999999999999"], "--wait"),
+        (&["--poll=5"], "--poll"),
+        (&["--ignore", "a{"], "--ignore"),
+    ];
+    for (args, needle) in cases {
+        let mut command = liveserve();
+        command
+            .arg(root.path())
+            .args(["--host", "127.0.0.1", "--port", &port])
+            .args(args);
+        let output = run_to_exit(command);
+        assert_one_line_error(&output, 2, needle);
+        assert!(
+            output.stdout.is_empty(),
+            "{args:?}: nothing on stdout: {:?}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+    }
+    drop(busy);
+}
+
+#[test]
+fn verbose_says_how_many_folders_are_watched_natively_and_what_share_of_the_limit() {
+    let root = site(&[
+        ("index.html", b"x"),
+        ("a/b/page.html", b"x"),
+        ("c/site.css", b"x"),
+        ("node_modules/lib/index.js", b"x"),
+        (".git/HEAD", b"x"),
+    ]);
+    let mut command = liveserve();
+    command.arg(root.path()).args(["--port", "0", "-v"]);
+    let running = Running::start(command);
+    let line = loop {
+        let line = running.next_line();
+        if line.contains("folders natively") {
+            break line;
+        }
+    };
+    // The root, a, a/b and c: not node_modules or .git.
+    assert!(line.starts_with("watching 4 folders natively ("), "{line}");
+    let limit = std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches").unwrap();
+    assert!(
+        line.contains(&format!(
+            "% of fs.inotify.max_user_watches = {})",
+            limit.trim()
+        )),
+        "{line}"
+    );
+    assert_eq!(running.terminate().0.code(), Some(0));
 }

@@ -15,3 +15,4 @@ mod shutdown;
 mod static_files;
 mod support;
 mod upstream;
+mod watching;

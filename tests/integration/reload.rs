@@ -2,7 +2,9 @@
 //! Absence of a message is proven without sleeping: after the writes that must be ignored, a
 //! sentinel file is written, and the next message must name only the sentinel.
 
+use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::StreamExt;
 use liveserve::protocol::ServerMessage;
@@ -13,14 +15,20 @@ use crate::support::{TIMEOUT, TestServer, site, write};
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-struct Client {
+/// A WebSocket client of the reload endpoint, as a page's script is one.
+pub(crate) struct Client {
     socket: Socket,
 }
 
 impl Client {
     /// Connects and returns the client with the `hello` it got first.
-    async fn connect(server: &TestServer) -> (Client, ServerMessage) {
-        let url = format!("ws://{}/__liveserve/ws", server.addr);
+    pub(crate) async fn connect(server: &TestServer) -> (Client, ServerMessage) {
+        Client::connect_to(server.addr).await
+    }
+
+    /// [`Client::connect`] to a server at `addr` (the built binary, say).
+    pub(crate) async fn connect_to(addr: SocketAddr) -> (Client, ServerMessage) {
+        let url = format!("ws://{addr}/__liveserve/ws");
         let (socket, _) = tokio::time::timeout(TIMEOUT, tokio_tungstenite::connect_async(url))
             .await
             .expect("connected in time")
@@ -35,7 +43,7 @@ impl Client {
     }
 
     /// The next protocol message (pings are skipped).
-    async fn next(&mut self) -> ServerMessage {
+    pub(crate) async fn next(&mut self) -> ServerMessage {
         loop {
             let frame = tokio::time::timeout(TIMEOUT, self.socket.next())
                 .await
@@ -53,7 +61,7 @@ impl Client {
     }
 
     /// Reads messages until one names `path`; returns it.
-    async fn until_named(&mut self, path: &str) -> ServerMessage {
+    pub(crate) async fn until_named(&mut self, path: &str) -> ServerMessage {
         loop {
             let message = self.next().await;
             if paths(&message).iter().any(|named| named == path) {
@@ -63,21 +71,34 @@ impl Client {
     }
 
     /// Writes a sentinel file and asserts that the next message names only it: nothing was sent
-    /// for what happened before.
-    async fn assert_nothing_before_sentinel(&mut self, root: &Path) {
-        write(root, "sentinel.txt", b"now");
-        assert_eq!(paths(&self.next().await), ["/sentinel.txt"]);
+    /// for what happened before. Its bytes differ each time: a save of the same bytes is no news.
+    pub(crate) async fn assert_nothing_before_sentinel(&mut self, root: &Path) {
+        self.assert_nothing_sent_for("what happened before", root)
+            .await;
+    }
+
+    /// [`Client::assert_nothing_before_sentinel`], saying `what` should have sent nothing.
+    pub(crate) async fn assert_nothing_sent_for(&mut self, what: &str, root: &Path) {
+        static WRITTEN: AtomicU64 = AtomicU64::new(0);
+        let count = WRITTEN.fetch_add(1, Ordering::Relaxed);
+        write(root, "sentinel.txt", format!("now {count}").as_bytes());
+        let message = self.next().await;
+        assert_eq!(
+            paths(&message),
+            ["/sentinel.txt"],
+            "nothing is sent for {what}: {message:?}"
+        );
     }
 }
 
-fn paths(message: &ServerMessage) -> Vec<String> {
+pub(crate) fn paths(message: &ServerMessage) -> Vec<String> {
     match message {
         ServerMessage::Reload { paths, .. } | ServerMessage::Css { paths, .. } => paths.clone(),
         ServerMessage::Hello { .. } => panic!("a change message, not {message:?}"),
     }
 }
 
-fn generation(message: &ServerMessage) -> u64 {
+pub(crate) fn generation(message: &ServerMessage) -> u64 {
     match message {
         ServerMessage::Hello { generation, .. }
         | ServerMessage::Reload { generation, .. }
@@ -409,7 +430,7 @@ fn folder_per_page_site(pages: usize) -> tempfile::TempDir {
 
 impl Client {
     /// Asserts that no protocol message arrives for `period` (pings may).
-    async fn assert_silent_for(&mut self, period: std::time::Duration) {
+    pub(crate) async fn assert_silent_for(&mut self, period: std::time::Duration) {
         let deadline = tokio::time::Instant::now() + period;
         loop {
             match tokio::time::timeout_at(deadline, self.socket.next()).await {
