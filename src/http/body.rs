@@ -140,7 +140,7 @@ impl From<Bytes> for Body {
 }
 
 /// Reads up to `limit` bytes from `file`; fewer only at end of file.
-pub fn read_chunk(file: &mut File, limit: usize) -> io::Result<Bytes> {
+fn read_chunk(file: &mut File, limit: usize) -> io::Result<Bytes> {
     let mut chunk = Vec::with_capacity(limit);
     file.take(limit as u64).read_to_end(&mut chunk)?;
     Ok(Bytes::from(chunk))

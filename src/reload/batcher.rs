@@ -32,8 +32,13 @@ pub const DEFAULT_QUIET: Duration = Duration::from_millis(15);
 pub const MAX_WAIT: Duration = Duration::from_secs(1);
 
 /// After a save is complete, how long the batch waits for what editors do right after (delete a
-/// backup, set a time): they do it within microseconds.
-const COMPLETE_GRACE: Duration = Duration::from_millis(2);
+/// backup, set a time): they do it within microseconds; the margin is for a busy machine.
+const COMPLETE_GRACE: Duration = Duration::from_millis(5);
+
+/// A single finished page save closes early only when the batch before it closed at least this
+/// long ago: a change soon after another is likely the next file of a build, which must not be
+/// split into several reloads.
+const ISOLATED_AFTER: Duration = Duration::from_millis(250);
 
 /// Batches with more files than this are builds, whatever their files say: they keep the window.
 const MOST_FILES_CLOSING_EARLY: usize = 8;
@@ -92,9 +97,13 @@ pub async fn run<F, Done>(
     F: FnMut(Changed) -> Done,
     Done: Future<Output = ()>,
 {
+    let mut last_closed: Option<Instant> = None;
     while let Some(first) = observations.recv().await {
         let opened = Instant::now();
-        let mut batch = Batch::default();
+        let mut batch = Batch {
+            isolated: last_closed.is_none_or(|closed| opened - closed >= ISOLATED_AFTER),
+            ..Batch::default()
+        };
         batch.add(first);
         loop {
             let closes = batch.closes_at(Instant::now(), opened, timing);
@@ -106,6 +115,7 @@ pub async fn run<F, Done>(
                 () = sleep_until(closes) => break,
             }
         }
+        last_closed = Some(Instant::now());
         if let Some(changed) = batch.finish() {
             on_batch(changed).await;
         }
@@ -136,6 +146,8 @@ struct Batch {
     root_missing: bool,
     /// Events were lost and the watcher has not caught up yet.
     catching_up: bool,
+    /// The batch before closed long enough ago that this one is not the rest of a build.
+    isolated: bool,
 }
 
 struct Entry {
@@ -154,10 +166,14 @@ impl Entry {
         self.first == ChangeKind::Created && self.last == ChangeKind::Removed
     }
 
-    /// The save of this file is over. A file created and written in this batch does not count:
-    /// it may be an atomic save's temp file, about to be renamed into place.
+    /// The save of this file is over: it was written and closed, or renamed into place. A file
+    /// created and written in this batch does not count (it may be an atomic save's temp file,
+    /// about to be renamed into place), nor one removed or renamed away (the middle of a save
+    /// that writes it again, or of a build that removes its output).
     fn is_finished(&self) -> bool {
-        self.complete && !(self.first == ChangeKind::Created && self.last == ChangeKind::Modified)
+        self.complete
+            && self.last != ChangeKind::Removed
+            && !(self.first == ChangeKind::Created && self.last == ChangeKind::Modified)
     }
 }
 
@@ -244,8 +260,9 @@ impl Batch {
         }
     }
 
-    /// Every file in the batch is done being written, and it is one save: a single file, or
-    /// stylesheets only (swapping one more stylesheet is cheap).
+    /// Every file in the batch is done being written, and it is one save: stylesheets only (a
+    /// swap is cheap and never a page load, so one more message for the rest of a build costs
+    /// nothing), or a single page, when no other batch came just before it.
     fn is_one_finished_save(&self) -> bool {
         if self.everything || self.entries.len() > MOST_FILES_CLOSING_EARLY {
             return false;
@@ -258,7 +275,7 @@ impl Batch {
             all_styles &= crate::protocol::is_style(&entry.url_path);
             entry.is_finished()
         });
-        finished && count > 0 && (count == 1 || all_styles)
+        finished && count > 0 && (all_styles || (count == 1 && self.isolated))
     }
 
     /// What the batch amounts to, without temporary files. `None` when nothing is left.
@@ -555,7 +572,7 @@ mod tests {
         send.send(completed("/a.html", ChangeKind::Created))
             .await
             .unwrap();
-        advance(3).await;
+        advance(6).await;
         assert_eq!(
             *batches.lock().unwrap(),
             vec![Changed::Files(vec![change("/a.html", ChangeKind::Created)])]
@@ -611,8 +628,44 @@ mod tests {
                 .await
                 .unwrap();
         }
-        advance(3).await;
+        advance(6).await;
         assert_eq!(batches.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_removal_is_the_middle_of_a_save_and_keeps_the_window() {
+        let (send, batches) = start_closing_early();
+        send.send(completed("/a.html", ChangeKind::Removed))
+            .await
+            .unwrap();
+        advance(10).await;
+        assert!(
+            batches.lock().unwrap().is_empty(),
+            "it may be written again"
+        );
+        send.send(completed("/a.html", ChangeKind::Created))
+            .await
+            .unwrap();
+        advance(6).await;
+        assert_eq!(batches.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_page_saved_right_after_another_batch_keeps_the_window() {
+        let (send, batches) = start_closing_early();
+        send.send(completed("/a.html", ChangeKind::Modified))
+            .await
+            .unwrap();
+        advance(6).await;
+        assert_eq!(batches.lock().unwrap().len(), 1);
+        advance(50).await; // the next file of a build, 50 ms later
+        send.send(completed("/b.html", ChangeKind::Modified))
+            .await
+            .unwrap();
+        advance(10).await;
+        assert_eq!(batches.lock().unwrap().len(), 1, "maybe more is coming");
+        advance(10).await;
+        assert_eq!(batches.lock().unwrap().len(), 2);
     }
 
     #[tokio::test(start_paused = true)]

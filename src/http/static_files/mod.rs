@@ -5,7 +5,7 @@
 mod listing;
 
 use std::fs::{self, File, Metadata};
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ use http::header::{ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_TYPE, ETAG, LAST_MODIF
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 
 use crate::access::Access;
-use crate::http::body::{Body, CHUNK_SIZE, read_chunk};
+use crate::http::body::{Body, CHUNK_SIZE};
 use crate::http::guards;
 use crate::http::pages;
 use crate::http::pipeline::{InjectInto, MAX_INJECTED_PAGE, header_value};
@@ -294,12 +294,20 @@ impl Resolver {
             Err(error) if is_missing(&error) => return Ok(Lookup::Missing),
             Err(error) => return Err(error),
         };
-        let read_whole = metadata.len() <= CHUNK_SIZE as u64
-            || (inject && is_html(&mime) && metadata.len() <= MAX_INJECTED_PAGE as u64);
-        let content = if read_whole {
-            // Read what the metadata promised; a file that changes in between is read again on
-            // the next request, and `Content-Length` follows the bytes actually read.
-            Content::Whole(read_chunk(&mut file, metadata.len() as usize)?)
+        let most_read_whole = if inject && is_html(&mime) {
+            MAX_INJECTED_PAGE
+        } else {
+            CHUNK_SIZE
+        };
+        let content = if metadata.len() <= most_read_whole as u64 {
+            // Read to the end, not just what the metadata promised: a file that grew in
+            // between, or whose size a network or FUSE filesystem reports late, is not cut
+            // short. `Content-Length` follows the bytes actually read.
+            let mut bytes = Vec::with_capacity(metadata.len() as usize);
+            (&mut file)
+                .take(most_read_whole as u64)
+                .read_to_end(&mut bytes)?;
+            Content::Whole(Bytes::from(bytes))
         } else {
             Content::Large(file)
         };
