@@ -35,6 +35,10 @@ pub const MAX_WAIT: Duration = Duration::from_secs(1);
 /// backup, set a time): they do it within microseconds; the margin is for a busy machine.
 const COMPLETE_GRACE: Duration = Duration::from_millis(5);
 
+/// The grace for stylesheets only: a message too early costs one more cheap swap, never a page
+/// load, so it can be shorter.
+const STYLES_GRACE: Duration = Duration::from_millis(1);
+
 /// A single finished page save closes early only when the batch before it closed at least this
 /// long ago: a change soon after another is likely the next file of a build, which must not be
 /// split into several reloads.
@@ -253,19 +257,20 @@ impl Batch {
             Some((now + BURST_OVER_AFTER).min(opened + MAX_BURST))
         } else if self.rebuilding {
             Some((now + REBUILD_OVER_AFTER).min(opened + MAX_BURST))
-        } else if timing.early_close && self.is_one_finished_save() {
-            Some((now + COMPLETE_GRACE.min(timing.quiet)).min(latest))
+        } else if let Some(grace) = self.finished_save().filter(|_| timing.early_close) {
+            Some((now + grace.min(timing.quiet)).min(latest))
         } else {
             Some((now + timing.quiet).min(latest))
         }
     }
 
-    /// Every file in the batch is done being written, and it is one save: stylesheets only (a
-    /// swap is cheap and never a page load, so one more message for the rest of a build costs
-    /// nothing), or a single page, when no other batch came just before it.
-    fn is_one_finished_save(&self) -> bool {
+    /// When every file in the batch is done being written and it is one save, the grace before
+    /// the batch closes: stylesheets only (a swap is cheap and never a page load, so one more
+    /// message for the rest of a build costs nothing), or a single page when no other batch came
+    /// just before it.
+    fn finished_save(&self) -> Option<Duration> {
         if self.everything || self.entries.len() > MOST_FILES_CLOSING_EARLY {
-            return false;
+            return None;
         }
         let mut live = self.entries.iter().filter(|entry| !entry.is_temporary());
         let mut count = 0;
@@ -275,7 +280,15 @@ impl Batch {
             all_styles &= crate::protocol::is_style(&entry.url_path);
             entry.is_finished()
         });
-        finished && count > 0 && (all_styles || (count == 1 && self.isolated))
+        if !finished || count == 0 {
+            None
+        } else if all_styles {
+            Some(STYLES_GRACE)
+        } else if count == 1 && self.isolated {
+            Some(COMPLETE_GRACE)
+        } else {
+            None
+        }
     }
 
     /// What the batch amounts to, without temporary files. `None` when nothing is left.
@@ -648,6 +661,19 @@ mod tests {
             .unwrap();
         advance(6).await;
         assert_eq!(batches.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pages_saved_far_apart_each_close_at_once() {
+        let (send, batches) = start_closing_early();
+        for (i, name) in ["/a.html", "/b.html"].into_iter().enumerate() {
+            send.send(completed(name, ChangeKind::Modified))
+                .await
+                .unwrap();
+            advance(6).await;
+            assert_eq!(batches.lock().unwrap().len(), i + 1, "{name}");
+            advance(300).await;
+        }
     }
 
     #[tokio::test(start_paused = true)]
