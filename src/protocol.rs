@@ -14,16 +14,25 @@ pub const WEBSOCKET_PATH: &str = "/__liveserve/ws";
 pub enum ServerMessage {
     /// First message on every connection. `server` is random per process and `generation` counts
     /// change messages sent so far: a reconnecting page that sees either differ from what it knew
-    /// has missed something and reloads once.
+    /// has missed something and reloads once. `fingerprint` names what is served (root and
+    /// routes): a page that finds another one after a reconnect is looking at another project.
+    /// `morph` says HTML edits may be applied in place, `errors` that the server wants to hear
+    /// about the page's errors.
     Hello {
         version: u32,
         server: String,
         generation: u64,
+        #[serde(default)]
+        fingerprint: String,
+        #[serde(default)]
+        morph: bool,
+        #[serde(default)]
+        errors: bool,
     },
     /// Something other than stylesheets changed: reload the page. `all` says every page is
-    /// affected whatever its path (`paths` is then empty): events were lost and the watcher
-    /// caught up (a rescan), a burst too large to list, or a change in a watched folder that has
-    /// no URLs.
+    /// affected whatever its path: events were lost and the watcher caught up (a rescan, `paths`
+    /// empty), a burst too large to list (`paths` lists the first ones), or a change in a watched
+    /// folder that has no URLs.
     Reload {
         generation: u64,
         paths: Vec<String>,
@@ -32,6 +41,15 @@ pub enum ServerMessage {
     },
     /// Only stylesheets (or their source maps) changed: swap them in place.
     Css { generation: u64, paths: Vec<String> },
+}
+
+/// What a page may send: its errors, when `hello` says the server wants them. Anything else (or
+/// anything malformed) is ignored.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum ClientMessage {
+    /// An error the page hit, as one line of text, and the page's path.
+    Error { path: String, text: String },
 }
 
 /// What happened to one file in a batch of changes.
@@ -94,7 +112,8 @@ impl ServerMessage {
             ServerMessage::Reload {
                 generation,
                 paths,
-                all: false,
+                // A page cannot judge a list that was cut.
+                all: !complete,
             }
         }
     }
@@ -147,10 +166,13 @@ mod tests {
             version: 1,
             server: "abc".into(),
             generation: 0,
+            fingerprint: "f".into(),
+            morph: true,
+            errors: true,
         };
         assert_eq!(
             hello.to_json(),
-            r#"{"type":"hello","version":1,"server":"abc","generation":0}"#
+            r#"{"type":"hello","version":1,"server":"abc","generation":0,"fingerprint":"f","morph":true,"errors":true}"#
         );
         let reload = ServerMessage::for_files(3, &[change("/a.html", ChangeKind::Modified)], false);
         assert_eq!(
@@ -199,10 +221,11 @@ mod tests {
             })
             .collect();
         let message = ServerMessage::for_files(1, &styles, false);
-        let ServerMessage::Reload { paths, .. } = &message else {
+        let ServerMessage::Reload { paths, all, .. } = &message else {
             panic!("{message:?}");
         };
         assert_eq!(paths.len(), MAX_LISTED_PATHS);
+        assert!(all, "no page can judge a cut list");
         assert!(message.to_json().len() < 2 * MAX_LISTED_BYTES);
     }
 }

@@ -13,13 +13,14 @@ use memchr::memmem::find;
 /// The URL the injected tag loads; the script itself is `inject/client.js`.
 pub const CLIENT_PATH: &str = "/__liveserve/client.js";
 
-/// The tag that loads the client; `data_path` is the URL path the page was served for, and
-/// `proxied` says a backend made the page (so its stylesheets may live at other URLs than the
-/// files they come from).
-pub fn script_tag(data_path: &str, proxied: bool) -> String {
+/// The tag that loads the client; `data_path` is the URL path the page was served for,
+/// `generation` how many change messages had been sent then (a change sent before the page's
+/// socket is open is not missed), and `proxied` says a backend made the page (so its stylesheets
+/// may live at other URLs than the files they come from).
+pub fn script_tag(data_path: &str, generation: u64, proxied: bool) -> String {
     let proxied = if proxied { " data-proxied" } else { "" };
     format!(
-        "<script src=\"{CLIENT_PATH}\" data-path=\"{}\"{proxied}></script>",
+        "<script src=\"{CLIENT_PATH}\" data-path=\"{}\" data-generation=\"{generation}\"{proxied}></script>",
         escape_html(data_path)
     )
 }
@@ -328,7 +329,7 @@ mod tests {
 
     #[test]
     fn a_page_that_loads_the_client_is_left_alone() {
-        let page = format!("<body>{}</body>", script_tag("/", false));
+        let page = format!("<body>{}</body>", script_tag("/", 0, false));
         assert_eq!(injection_point(page.as_bytes()), None);
         // Merely mentioning the path in text is not loading it.
         let page = "<body><p>/__liveserve/client.js</p></body>";
@@ -338,8 +339,8 @@ mod tests {
     #[test]
     fn the_tag_escapes_its_path() {
         assert_eq!(
-            script_tag("/a&b\"c.html", false),
-            "<script src=\"/__liveserve/client.js\" data-path=\"/a&amp;b&quot;c.html\"></script>"
+            script_tag("/a&b\"c.html", 7, false),
+            "<script src=\"/__liveserve/client.js\" data-path=\"/a&amp;b&quot;c.html\" data-generation=\"7\"></script>"
         );
     }
 }
@@ -380,7 +381,7 @@ mod properties {
     proptest! {
         #[test]
         fn the_tag_goes_in_exactly_once_and_nothing_else_changes(page in html()) {
-            let tag = script_tag("/page.html", false);
+            let tag = script_tag("/page.html", 3, false);
             let at = injection_point(&page).expect("random pages do not load the client");
             prop_assert!(at <= page.len());
             let injected = inject(&page, &tag);

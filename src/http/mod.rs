@@ -2,6 +2,7 @@
 //! pipeline. Nothing here knows how files are watched; it subscribes to the reload hub.
 
 mod body;
+mod browser_errors;
 mod decode;
 mod guards;
 mod host_policy;

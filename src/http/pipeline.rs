@@ -23,18 +23,19 @@ use crate::http::validators::{self, RangeAnswer};
 /// injection point needs the whole page in memory.
 pub const MAX_INJECTED_PAGE: usize = 16 * 1024 * 1024;
 
-/// Put in a response's extensions by its source: this HTML page gets the reload script, with
-/// `data_path` (the URL path the page was served for) in its tag, and `proxied` when a backend
-/// made the page.
+/// Put in a response's extensions by its source: this HTML page gets the reload script, whose
+/// tag names `data_path` (the URL path the page was served for), the `generation` it was served
+/// at, and whether a backend made the page (`proxied`).
 #[derive(Debug, Clone)]
 pub struct InjectInto {
     pub data_path: String,
+    pub generation: u64,
     pub proxied: bool,
 }
 
 impl InjectInto {
     pub fn tag(&self) -> String {
-        inject::script_tag(&self.data_path, self.proxied)
+        inject::script_tag(&self.data_path, self.generation, self.proxied)
     }
 }
 

@@ -43,7 +43,6 @@ impl Router {
     /// is on.
     pub fn new(config: &Config, root: PathBuf, hub: Option<Arc<ReloadHub>>) -> Self {
         let hosts = HostPolicy::new(&config.allowed_hosts);
-        let inject = hub.is_some();
         let client = proxy::backend_client();
         let mut routes: Vec<Route> = config
             .proxies
@@ -54,7 +53,7 @@ impl Router {
                     route.clone(),
                     client.clone(),
                     hosts.clone(),
-                    inject,
+                    hub.clone(),
                     config.proxy_timeout,
                 ))),
             })
@@ -80,14 +79,14 @@ impl Router {
     /// Answers one request. An accepted upgrade is left in `upgrades` for the connection task.
     pub async fn handle(
         &self,
-        mut request: Request<Incoming>,
+        request: Request<Incoming>,
         upgrades: &UpgradeSlot,
     ) -> Response<Body> {
         let facts = RequestFacts::of(&request);
         let response = match self.guards.refusal(&request) {
             Some(refused) => refused,
             None if internal::is_internal(request.uri().path()) => {
-                self.internal.respond(&mut request, upgrades)
+                self.internal.respond(request, upgrades).await
             }
             None => match self.route(request.uri().path()) {
                 Some(Source::Files(files)) => files.respond(&request).await,

@@ -23,7 +23,9 @@ use tokio_tungstenite::tungstenite::protocol::{
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use crate::http::body::Body;
+use crate::http::browser_errors;
 use crate::http::pages;
+use crate::protocol::ClientMessage;
 use crate::reload::ReloadHub;
 
 /// Keeps idle proxies (and NATs, and some corporate firewalls) from dropping a quiet socket.
@@ -170,6 +172,11 @@ pub async fn run_session(pending: PendingSession, mut stop: watch::Receiver<bool
             },
             received = incoming.next() => match received {
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+                Some(Ok(Message::Text(text))) if hub.wants_errors() => {
+                    if let Ok(ClientMessage::Error { path, text }) = serde_json::from_str(&text) {
+                        browser_errors::report(&path, &text);
+                    }
+                }
                 // Pings are answered by tungstenite; nothing else from a client means anything.
                 Some(Ok(_)) => {}
             },

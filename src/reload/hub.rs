@@ -18,9 +18,21 @@ use crate::reload::ServedFiles;
 /// and is dropped.
 const BACKLOG: usize = 16;
 
+/// What every `hello` says besides the generation.
+#[derive(Debug, Clone, Default)]
+pub struct HelloInfo {
+    /// Names what is served: the root and the routes.
+    pub fingerprint: String,
+    /// HTML edits may be applied in place (no `--no-morph`).
+    pub morph: bool,
+    /// The server prints the pages' errors (no `--no-browser-errors`).
+    pub errors: bool,
+}
+
 pub struct ReloadHub {
     server_id: String,
     full_reload: bool,
+    hello: HelloInfo,
     /// Taken for every publish and subscribe, so a subscriber's `hello` generation and the
     /// messages it then receives never overlap or leave a gap.
     generation: Mutex<u64>,
@@ -30,13 +42,14 @@ pub struct ReloadHub {
 
 impl ReloadHub {
     /// `served` takes what the server says of the files it serves (see [`ReloadHub::served`]).
-    pub fn new(full_reload: bool, served: Option<ServedFiles>) -> Self {
+    pub fn new(full_reload: bool, hello: HelloInfo, served: Option<ServedFiles>) -> Self {
         // A random id per process: a page that reconnects to a different id knows the server
         // restarted. std's RandomState is randomly seeded, which is all we need here.
         let server_id = format!("{:016x}", RandomState::new().hash_one(std::process::id()));
         ReloadHub {
             server_id,
             full_reload,
+            hello,
             generation: Mutex::new(0),
             sender: broadcast::channel(BACKLOG).0,
             served,
@@ -75,7 +88,24 @@ impl ReloadHub {
             version: PROTOCOL_VERSION,
             server: self.server_id.clone(),
             generation: *generation,
+            fingerprint: self.hello.fingerprint.clone(),
+            morph: self.hello.morph,
+            errors: self.hello.errors,
         };
         (hello, self.sender.subscribe())
+    }
+
+    /// Change messages sent so far: a page served now carries it in its tag, so a change
+    /// published before its socket's `hello` is not missed.
+    pub fn generation(&self) -> u64 {
+        *self
+            .generation
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Whether the pages' errors are to be printed.
+    pub fn wants_errors(&self) -> bool {
+        self.hello.errors
     }
 }

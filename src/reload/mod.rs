@@ -16,7 +16,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 pub use batcher::DEFAULT_QUIET;
-pub use hub::ReloadHub;
+pub use hub::{HelloInfo, ReloadHub};
 pub use ignore_rules::{BadPattern, IgnoreRules};
 pub use watcher::{DEFAULT_BACKLOG, DEFAULT_POLL_INTERVAL, Polling};
 
@@ -48,6 +48,7 @@ impl Reloading {
         for (pattern, reason) in ignore_rules::useless_patterns(&root, &config.ignore) {
             tracing::warn!("--ignore {pattern:?} can never match anything: {reason}");
         }
+        let root_for_fingerprint = root.clone();
         let mut trees = vec![tree(root, Some("/".to_owned()))?];
         for folder in config.validate()?.watch_folders {
             trees.push(tree(folder, None)?);
@@ -66,7 +67,12 @@ impl Reloading {
             known: known.clone(),
             watcher: watcher.notices(),
         };
-        let hub = Arc::new(ReloadHub::new(config.full_reload, Some(served)));
+        let hello = HelloInfo {
+            fingerprint: fingerprint(&root_for_fingerprint, config),
+            morph: config.morph,
+            errors: config.browser_errors,
+        };
+        let hub = Arc::new(ReloadHub::new(config.full_reload, hello, Some(served)));
         let timing = batcher::Timing {
             quiet: config.quiet_window,
             // A longer quiet window asks for patience; the maximum wait follows it.
@@ -148,4 +154,20 @@ impl ServedFiles {
             Served::Stale => self.watcher.events_lost(path),
         }
     }
+}
+
+/// A short name for what this server serves (the root, the routes, the watched folders), the
+/// same for every run with the same settings: a page that reconnects and finds another one is
+/// looking at another project on the same port.
+fn fingerprint(root: &Path, config: &Config) -> String {
+    let mut served = root.display().to_string();
+    for route in &config.proxies {
+        served.push('\n');
+        served.push_str(&route.to_string());
+    }
+    for folder in &config.watch {
+        served.push('\n');
+        served.push_str(&folder.display().to_string());
+    }
+    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(served.as_bytes()))
 }

@@ -84,6 +84,14 @@ pub struct Cli {
     #[arg(long, env = "LIVESERVE_FULL_RELOAD")]
     pub full_reload: bool,
 
+    /// Reload the page for an edit of its own HTML, instead of updating it in place.
+    #[arg(long, env = "LIVESERVE_NO_MORPH")]
+    pub no_morph: bool,
+
+    /// Don't print the errors pages hit (exceptions, failed loads) on stderr.
+    #[arg(long, env = "LIVESERVE_NO_BROWSER_ERRORS")]
+    pub no_browser_errors: bool,
+
     /// Also answer requests whose Host is NAME (repeatable): for a tunnel or a reverse proxy.
     /// Without it only localhost, *.localhost and IP addresses are answered.
     #[arg(
@@ -154,6 +162,8 @@ impl Cli {
         config.gitignore = !self.no_gitignore;
         config.quiet_window = Duration::from_millis(self.wait);
         config.full_reload = self.full_reload;
+        config.morph = !self.no_morph;
+        config.browser_errors = !self.no_browser_errors;
         config.allowed_hosts = self.allow_host.clone();
         config.allow_hidden = self.allow_hidden;
         config.follow_symlinks = self.follow_symlinks;

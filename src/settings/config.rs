@@ -40,6 +40,11 @@ pub struct Config {
     pub quiet_window: Duration,
     /// Reload pages for stylesheet changes too, instead of swapping the stylesheets.
     pub full_reload: bool,
+    /// Apply an edit of the page being shown in place, without a reload (`--no-morph` turns it
+    /// off).
+    pub morph: bool,
+    /// Print the errors pages hit (exceptions, failed loads) on stderr.
+    pub browser_errors: bool,
     /// Serve dotfiles (never `.git`).
     pub allow_hidden: bool,
     /// Serve symlinks that lead out of the root.
@@ -81,6 +86,8 @@ impl Config {
             gitignore: true,
             quiet_window: crate::reload::DEFAULT_QUIET,
             full_reload: false,
+            morph: true,
+            browser_errors: true,
             allow_hidden: false,
             follow_symlinks: false,
             allowed_hosts: Vec::new(),

@@ -2,7 +2,7 @@
 
 use crate::support::{TestServer, site};
 
-const TAG: &str = "<script src=\"/__liveserve/client.js\" data-path=\"/page.html\"></script>";
+const TAG: &str = "<script src=\"/__liveserve/client.js\" data-path=\"/page.html\" data-generation=\"0\"></script>";
 
 /// Serves `page` as /page.html and returns the body, after checking the length headers of GET
 /// and HEAD against it.

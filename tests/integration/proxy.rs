@@ -49,7 +49,9 @@ async fn proxying(upstream: &Upstream, prefix: &str) -> TestServer {
 /// The tag liveserve puts into a backend's page served for `path` (and into its own 502/504
 /// pages for it).
 fn tag(path: &str) -> String {
-    format!("<script src=\"/__liveserve/client.js\" data-path=\"{path}\" data-proxied></script>")
+    format!(
+        "<script src=\"/__liveserve/client.js\" data-path=\"{path}\" data-generation=\"0\" data-proxied></script>"
+    )
 }
 
 /// `page` with the tag for `path` before `</body>`.

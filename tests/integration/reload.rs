@@ -118,22 +118,54 @@ fn page_site() -> tempfile::TempDir {
 }
 
 #[tokio::test]
-async fn hello_comes_first_with_version_server_and_generation() {
+async fn hello_comes_first_with_version_server_generation_and_what_is_served() {
     let server = TestServer::start(page_site()).await;
     let (_client, hello) = Client::connect(&server).await;
-    match hello {
+    let ServerMessage::Hello {
+        version,
+        server: id,
+        generation,
+        fingerprint,
+        morph,
+        errors,
+    } = hello
+    else {
+        panic!("{hello:?}");
+    };
+    assert_eq!(version, 1);
+    assert!(!id.is_empty());
+    assert_eq!(generation, 0);
+    assert!(morph && errors, "both on by default");
+    // The same folder served again has the same fingerprint; another one has its own.
+    let again = TestServer::start_with(page_site(), |config| {
+        config.root = server.root.path().to_path_buf();
+    })
+    .await;
+    let (
+        _client,
         ServerMessage::Hello {
-            version,
-            server,
-            generation,
-        } => {
-            assert_eq!(version, 1);
-            assert!(!server.is_empty());
-            assert_eq!(generation, 0);
-        }
-        other => panic!("{other:?}"),
+            fingerprint: same, ..
+        },
+    ) = Client::connect(&again).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(same, fingerprint);
+    let other = TestServer::start(page_site()).await;
+    let (
+        _client,
+        ServerMessage::Hello {
+            fingerprint: another,
+            ..
+        },
+    ) = Client::connect(&other).await
+    else {
+        unreachable!()
+    };
+    assert_ne!(another, fingerprint);
+    for running in [server, again, other] {
+        running.stop().await;
     }
-    server.stop().await;
 }
 
 #[tokio::test]

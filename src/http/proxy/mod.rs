@@ -6,6 +6,7 @@ mod headers;
 mod tunnel;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::header::{CONTENT_TYPE, HOST};
@@ -22,6 +23,7 @@ use crate::http::pages;
 use crate::http::pipeline::{InjectInto, Upstreamed};
 use crate::http::upgrade::{Upgrade, UpgradeSlot};
 use crate::http::websocket;
+use crate::reload::ReloadHub;
 use crate::request_path::RequestPath;
 use crate::settings::ProxyRoute;
 use headers::Requester;
@@ -61,8 +63,8 @@ pub struct Proxy {
     route: ProxyRoute,
     client: BackendClient,
     hosts: HostPolicy,
-    /// Mark the backend's HTML pages for the reload script.
-    inject: bool,
+    /// With live reload: the backend's HTML pages get the reload script.
+    hub: Option<Arc<ReloadHub>>,
     /// How long the backend may take to send its response head.
     timeout: Duration,
 }
@@ -78,16 +80,25 @@ impl Proxy {
         route: ProxyRoute,
         client: BackendClient,
         hosts: HostPolicy,
-        inject: bool,
+        hub: Option<Arc<ReloadHub>>,
         timeout: Duration,
     ) -> Self {
         Proxy {
             route,
             client,
             hosts,
-            inject,
+            hub,
             timeout,
         }
+    }
+
+    /// The marker that gets a page of the backend's the reload script, when live reload is on.
+    fn inject_into(&self, data_path: &str) -> Option<InjectInto> {
+        self.hub.as_ref().map(|hub| InjectInto {
+            data_path: data_path.to_owned(),
+            generation: hub.generation(),
+            proxied: true,
+        })
     }
 
     /// Forwards `request` and answers with the backend's response, or with 502/504 when it
@@ -171,11 +182,11 @@ impl Proxy {
             )));
             return answer;
         }
-        if self.inject && method != Method::HEAD && is_html(&parts.headers) {
-            parts.extensions.insert(InjectInto {
-                data_path,
-                proxied: true,
-            });
+        if method != Method::HEAD
+            && is_html(&parts.headers)
+            && let Some(page) = self.inject_into(&data_path)
+        {
+            parts.extensions.insert(page);
         }
         Response::from_parts(parts, Body::stream(body))
     }
@@ -201,11 +212,8 @@ impl Proxy {
         let origin = self.route.origin();
         let mut response = if wants_html {
             let mut page = pages::upstream_error(status, &origin, &reason);
-            if self.inject {
-                page.extensions_mut().insert(InjectInto {
-                    data_path: data_path.to_owned(),
-                    proxied: true,
-                });
+            if let Some(inject) = self.inject_into(data_path) {
+                page.extensions_mut().insert(inject);
             }
             page
         } else {

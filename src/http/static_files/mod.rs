@@ -145,6 +145,11 @@ impl StaticFiles {
         }
     }
 
+    /// Change messages sent so far, for the tags of pages served now.
+    fn generation(&self) -> u64 {
+        self.resolver.hub.as_ref().map_or(0, |hub| hub.generation())
+    }
+
     /// A generated HTML page (a listing, the 404 page), with the script when reloading is on:
     /// create the missing file and the 404 page shows it.
     fn page(&self, status: StatusCode, url: &RequestPath, html: Vec<u8>) -> Response<Body> {
@@ -152,6 +157,7 @@ impl StaticFiles {
         if self.inject {
             response.extensions_mut().insert(InjectInto {
                 data_path: url.to_url_path(),
+                generation: self.generation(),
                 proxied: false,
             });
         }
@@ -168,10 +174,12 @@ impl StaticFiles {
         let inject_into = (self.inject && is_html(&mime) && matches!(content, Content::Whole(_)))
             .then(|| InjectInto {
                 data_path: url.to_url_path(),
+                generation: self.generation(),
                 proxied: false,
             });
-        // The page changes with the tag, and the tag with the path and with liveserve's version:
-        // a newer liveserve must not get a 304 for a page it injects differently.
+        // The page changes with the tag (its path, the generation it is served at) and with
+        // liveserve's version: a newer liveserve must not get a 304 for a page it injects
+        // differently.
         let variant = inject_into.as_ref().map(|page| {
             let tag = page.tag() + env!("CARGO_PKG_VERSION");
             hash(tag.as_bytes())
