@@ -1,275 +1,440 @@
-// liveserve's browser client, loaded by the tag liveserve injects into every HTML page it serves.
+// liveserve's browser client, loaded by the tag liveserve injects into every HTML page it serves:
+//   <script src="/__liveserve/client.js" data-path="/docs/" data-generation="3" [data-proxied]>
 // It is a same-origin file, never inline code, so it works under a `script-src 'self'` policy.
 //
-// Protocol (see DESIGN.md): the server sends JSON messages on /__liveserve/ws.
-//   hello  {server, generation}  on every connect
-//   reload {generation, paths}   reload the page
-//   css    {generation, paths}   swap these stylesheets in place
+// Protocol (see DESIGN.md): the server sends JSON messages on /__liveserve/ws, or as Server-Sent
+// Events on /__liveserve/events where a network drops WebSocket upgrades.
+//   hello  {server, generation, fingerprint, morph, errors}  on every connect
+//   reload {generation, paths, all}                          something changed
+//   css    {generation, paths}                               only these stylesheets changed
+// A tab acts only on changes that affect it: its own page (updated in place when it can be),
+// what it loaded (stylesheets and images swapped in place, anything else reloads), or what it
+// cannot judge (`all`, a page made by a backend).
 //
 // A page liveserve made because a backend did not answer (502/504) carries
 // <meta name="liveserve-upstream-error">: the client asks for the page again now and then, and
 // reloads once the backend itself answers.
-(() => {
-  "use strict";
-  // The tag can appear twice (a page that includes a fragment that also got it): start once.
-  if (window.__liveserve) return;
 
-  const TAG = "[liveserve]";
-  const SCROLL_KEY = "liveserve:scroll:" + location.pathname;
-  const RETRY_FIRST_MS = 100;
-  const RETRY_MAX_MS = 3000;
-  const BACKEND_POLL_MS = 750;
-  const UPSTREAM_ERROR_HEADER = "x-liveserve-upstream-error";
+const TAG = "[liveserve]";
+const SCROLL_KEY = "liveserve:scroll:" + location.pathname;
+const RETRY_FIRST_MS = 100;
+const RETRY_MAX_MS = 3000;
+const BACKEND_POLL_MS = 750;
+const UPSTREAM_ERROR_HEADER = "x-liveserve-upstream-error";
+// WebSocket attempts that fail before ever opening, after which the event stream is used.
+const SOCKET_TRIES = 2;
+// Errors sent at most per page and time window, and kept while not connected.
+const ERRORS_PER_WINDOW = 10;
+const ERRORS_WINDOW_MS = 5000;
 
-  const script = document.currentScript;
-  const state = {
-    // The URL path this page was served for (its index file, or the missing path of a 404).
-    path: script && script.dataset.path,
-    // A backend made this page: its stylesheets may live at other URLs than their files.
-    proxied: Boolean(script && script.hasAttribute("data-proxied")),
-    connected: false,
-    // How many times a connection has been made (tests and curious people can watch it).
-    connects: 0,
-    server: null,
-    generation: null,
-  };
+const script = document.currentScript;
+const servedAt = script && script.dataset.generation ? Number(script.dataset.generation) : null;
+const state = {
+  // The URL path this page was served for (its index file, or the missing path of a 404).
+  path: script && script.dataset.path,
+  // A backend made this page: it cannot tell what its HTML is made from.
+  proxied: Boolean(script && script.hasAttribute("data-proxied")),
+  connected: false,
+  // How many times a connection has been made (tests and curious people can watch it).
+  connects: 0,
+  // "websocket" or "events".
+  transport: null,
+  server: null,
+  fingerprint: null,
+  generation: null,
+  morph: false,
+  swap: true,
+  errors: false,
+  // How many times the page was updated in place.
+  morphs: 0,
+};
+
+let retryMs = RETRY_FIRST_MS;
+let retryTimer = null;
+let warned = false;
+let reloading = false;
+let socket = null;
+let socketFailures = 0;
+let channel = null;
+// This tab holds the event stream, and the last hello it had (for tabs that join).
+let holdsStream = false;
+let lastHello = null;
+const pendingErrors = [];
+let errorsSent = [];
+
+// The tag can appear twice (a page that includes a fragment that also got it): start once.
+if (!window.__liveserve) start();
+
+function start() {
   window.__liveserve = state;
-
-  let retryMs = RETRY_FIRST_MS;
-  let retryTimer = null;
-  let warned = false;
-  let reloading = false;
-
+  // A big page loads more than the 250 resources the browser remembers by default; what it
+  // loaded is how a tab knows whether a change is its business.
+  if (performance.setResourceTimingBufferSize) performance.setResourceTimingBufferSize(10000);
+  rememberSource();
   restoreScroll();
+  listenForErrors();
   connect();
   waitForBackend();
+}
 
-  function connect() {
-    retryTimer = null;
-    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    let socket;
-    try {
-      socket = new WebSocket(scheme + "//" + location.host + "/__liveserve/ws");
-    } catch (error) {
-      scheduleReconnect();
-      return;
+// Connecting ----------------------------------------------------------------------------------
+
+function connect() {
+  retryTimer = null;
+  if (socketFailures >= SOCKET_TRIES) {
+    connectEvents();
+    return;
+  }
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  let opened = false;
+  try {
+    socket = new WebSocket(scheme + "//" + location.host + "/__liveserve/ws");
+  } catch (error) {
+    socketFailures += 1;
+    scheduleReconnect();
+    return;
+  }
+  socket.onopen = () => {
+    opened = true;
+    socketFailures = 0;
+  };
+  socket.onmessage = (event) => receive(event.data, "websocket");
+  socket.onclose = () => {
+    socket = null;
+    if (!opened) socketFailures += 1;
+    lost();
+    scheduleReconnect();
+  };
+}
+
+// The event stream, where WebSocket upgrades do not get through. One tab of this server holds
+// it and passes every message to the others over a BroadcastChannel, so tabs do not use up the
+// browser's six connections per server.
+function connectEvents() {
+  if (channel !== null) return;
+  channel = new BroadcastChannel("liveserve:" + location.host);
+  channel.onmessage = (event) => {
+    if (event.data === "ask") {
+      if (holdsStream && lastHello) channel.postMessage(Object.assign({}, lastHello, { generation: state.generation }));
+    } else {
+      handle(event.data, "events");
     }
-    socket.onmessage = (event) => {
-      let message;
-      try {
-        message = JSON.parse(event.data);
-      } catch (error) {
-        return;
-      }
-      handle(message);
-    };
-    socket.onclose = () => {
-      const wasConnected = state.connected;
-      state.connected = false;
-      if (!wasConnected && state.server === null && !warned) {
-        warned = true;
-        console.warn(TAG, "cannot reach the live reload socket; this page will not reload by itself until it can");
-      }
-      scheduleReconnect();
-    };
-  }
-
-  function handle(message) {
-    switch (message.type) {
-      case "hello": {
-        const missed = state.server !== null &&
-          (message.server !== state.server || message.generation !== state.generation);
-        state.server = message.server;
-        state.generation = message.generation;
-        state.connected = true;
-        state.connects += 1;
-        retryMs = RETRY_FIRST_MS;
-        if (missed) {
-          console.log(TAG, "reconnected after changes; reloading");
-          reload();
-        }
-        break;
-      }
-      case "reload":
-        state.generation = message.generation;
-        reload();
-        break;
-      case "css":
-        state.generation = message.generation;
-        swapStylesheets(message.paths || []);
-        break;
-      default:
-        // A newer server may send kinds this client does not know: ignore them.
-        break;
-    }
-  }
-
-  function scheduleReconnect() {
-    if (retryTimer !== null || reloading) return;
-    if (whenVisible(scheduleReconnect)) return;
-    retryTimer = setTimeout(connect, retryMs);
-    retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
-  }
-
-  // Retrying in a background tab only burns battery: in a hidden tab, runs `again` once the tab
-  // is shown and returns true.
-  function whenVisible(again) {
-    if (!document.hidden) return false;
-    document.addEventListener("visibilitychange", function onVisible() {
-      if (document.hidden) return;
-      document.removeEventListener("visibilitychange", onVisible);
-      again();
+  };
+  const hold = () =>
+    new Promise(() => {
+      holdsStream = true;
+      const stream = new EventSource("/__liveserve/events");
+      stream.onmessage = (event) => {
+        receive(event.data, "events");
+        channel.postMessage(JSON.parse(event.data));
+      };
+      stream.onerror = () => lost();
     });
-    return true;
+  if (navigator.locks) {
+    navigator.locks.request("liveserve:events:" + location.host, hold);
+    // Until this tab holds the stream, the holder tells it where things stand.
+    channel.postMessage("ask");
+  } else {
+    hold();
   }
-
-  // On liveserve's page for a backend that did not answer: reload once the backend answers.
-  function waitForBackend() {
-    if (!document.querySelector('meta[name="liveserve-upstream-error"]')) return;
-    const check = () => {
-      if (whenVisible(check)) return;
-      fetch(location.href, { method: "HEAD", cache: "no-store" })
-        .then((response) => {
-          if (response.headers.has(UPSTREAM_ERROR_HEADER)) setTimeout(check, BACKEND_POLL_MS);
-          else reload();
-        })
-        .catch(() => setTimeout(check, BACKEND_POLL_MS));
-    };
-    setTimeout(check, BACKEND_POLL_MS);
+}
+function receive(text, transport) {
+  let message;
+  try {
+    message = JSON.parse(text);
+  } catch (error) {
+    return;
   }
+  handle(message, transport);
+}
 
-  function reload() {
-    if (reloading) return;
-    reloading = true;
-    try {
-      sessionStorage.setItem(SCROLL_KEY, JSON.stringify([window.scrollX, window.scrollY]));
-    } catch (error) {
-      // Storage can be unavailable (privacy modes); the reload still happens.
-    }
-    location.reload();
-    // Normally the page is gone long before this runs; if a `beforeunload` prompt kept it,
-    // go back to listening so the next change still reloads.
-    setTimeout(() => {
-      reloading = false;
-    }, 1000);
+function lost() {
+  const wasConnected = state.connected;
+  state.connected = false;
+  if (!wasConnected && state.server === null && !warned) {
+    warned = true;
+    console.warn(TAG, "cannot reach the live reload socket; this page will not reload by itself until it can");
   }
+}
 
-  function restoreScroll() {
-    let saved = null;
-    try {
-      saved = sessionStorage.getItem(SCROLL_KEY);
-      sessionStorage.removeItem(SCROLL_KEY);
-    } catch (error) {
-      return;
-    }
-    if (!saved) return;
-    let x, y;
-    try {
-      [x, y] = JSON.parse(saved);
-    } catch (error) {
-      return;
-    }
-    const restore = () => window.scrollTo(x, y);
-    if (document.readyState === "complete") restore();
-    else window.addEventListener("load", restore, { once: true });
-  }
+function scheduleReconnect() {
+  if (retryTimer !== null || reloading) return;
+  if (whenVisible(scheduleReconnect)) return;
+  retryTimer = setTimeout(connect, retryMs);
+  retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
+}
 
-  // Stylesheets -------------------------------------------------------------------------------
+// Retrying in a background tab only burns battery: in a hidden tab, runs `again` once the tab
+// is shown and returns true.
+function whenVisible(again) {
+  if (!document.hidden) return false;
+  document.addEventListener("visibilitychange", function onVisible() {
+    if (document.hidden) return;
+    document.removeEventListener("visibilitychange", onVisible);
+    again();
+  });
+  return true;
+}
 
-  function swapStylesheets(paths) {
-    const changed = new Set(paths);
-    // Paths name this server's files: a stylesheet from another origin (a CDN) never matches.
-    const isChanged = (href) => {
-      try {
-        const url = new URL(href, location.href);
-        return url.origin === location.origin && changed.has(url.pathname);
-      } catch (error) {
-        return false;
+// Messages ------------------------------------------------------------------------------------
+
+function handle(message, transport) {
+  switch (message.type) {
+    case "hello":
+      hello(message, transport);
+      break;
+    case "reload":
+      state.generation = message.generation;
+      changed(message.paths || [], Boolean(message.all));
+      break;
+    case "css":
+      state.generation = message.generation;
+      if (!state.swap) changed(message.paths || [], false);
+      else if (state.proxied || affectsThisPage(message.paths || []).length > 0) {
+        swapStylesheets(message.paths || [], state.proxied);
       }
-    };
-    const links = new Set();
-    for (const link of document.querySelectorAll('link[rel~="stylesheet"][href]')) {
-      if (link.dataset.liveserveReplaced) continue;
-      if (isChanged(link.href)) links.add(link);
-    }
-    const imports = [];
-    for (const sheet of Array.from(document.styleSheets)) {
-      // A link already being replaced is on its way out; its successor is the one to look at.
-      if (sheet.ownerNode && sheet.ownerNode.dataset && sheet.ownerNode.dataset.liveserveReplaced) continue;
-      collectImports(sheet, isChanged, imports, 0);
-    }
-    if (state.proxied && links.size === 0 && imports.length === 0) {
-      // None of this page's stylesheets has a changed path, but a backend may serve the file
-      // under another URL. Refreshing every same-origin stylesheet is still no reload.
-      for (const link of document.querySelectorAll('link[rel~="stylesheet"][href]')) {
-        if (!link.dataset.liveserveReplaced && new URL(link.href, location.href).origin === location.origin) {
-          links.add(link);
-        }
-      }
-    }
-    for (const rule of imports) {
-      // An imported sheet changed: refresh it in the cache, then re-load the sheet that imports
-      // it (the <link> that owns it), which then picks up the fresh copy.
-      const owner = topSheet(rule.parentStyleSheet).ownerNode;
-      if (owner && owner.tagName === "LINK") links.add(owner);
-      else replaceImportRule(rule);
-    }
-    const importedUrls = imports.map((rule) => new URL(rule.href, rule.parentStyleSheet.href || location.href).href);
-    Promise.all(importedUrls.map((url) => fetch(url, { cache: "reload" }).catch(() => null))).then(() => {
-      for (const link of links) swapLink(link);
+      break;
+    default:
+      // A newer server may send kinds this client does not know: ignore them.
+      break;
+  }
+}
+
+function hello(message, transport) {
+  lastHello = message;
+  const first = state.server === null;
+  const restarted = !first && message.server !== state.server;
+  const anotherApp = restarted && state.fingerprint && message.fingerprint && message.fingerprint !== state.fingerprint;
+  // Missed: the server restarted, a change came while away, or (first hello) a change was sent
+  // between serving this page and this connection.
+  const missed = first
+    ? servedAt !== null && message.generation > servedAt
+    : restarted || message.generation !== state.generation;
+  state.server = message.server;
+  state.generation = message.generation;
+  state.fingerprint = state.fingerprint || message.fingerprint;
+  state.morph = Boolean(message.morph);
+  state.swap = message.swap !== false;
+  state.errors = Boolean(message.errors);
+  state.transport = transport;
+  state.connected = true;
+  state.connects += 1;
+  retryMs = RETRY_FIRST_MS;
+  sendPendingErrors();
+  if (anotherApp) {
+    showBanner("this address now serves another project; this page stays as it is. Open the new address, or start this project's liveserve again.");
+  } else if (missed) {
+    console.log(TAG, first ? "changed while loading; reloading" : "reconnected after changes; reloading");
+    reload();
+  }
+}
+
+// The change `paths` (all pages: `all`), as far as this tab is concerned. A page made by a
+// backend, or whose tag does not say its path, cannot judge: it reloads.
+function changed(paths, all) {
+  if (all || state.proxied || !state.path) {
+    reload();
+    return;
+  }
+  const mine = affectsThisPage(paths);
+  if (mine.length === 0) return; // another page's, or an asset this page does not use
+  const own = mine.filter(isOwnPage);
+  const swappable = state.swap ? mine.filter((path) => isStylePath(path) || isMediaPath(path)) : [];
+  if (own.length + swappable.length < mine.length) {
+    reload(); // a script, or anything else only a reload takes in
+    return;
+  }
+  const page = own.length > 0 ? updateInPlace() : Promise.resolve(true);
+  page
+    .then((updated) => {
+      if (!updated) return reload();
+      const styles = swappable.filter(isStylePath);
+      const media = swappable.filter(isMediaPath);
+      return Promise.all([styles.length ? swapStylesheets(styles, false) : null, media.length ? swapMedia(media) : null]);
+    })
+    .catch((error) => {
+      console.warn(TAG, "updating the page failed; reloading", error);
+      reload();
     });
-  }
+}
 
-  function collectImports(sheet, isChanged, found, depth) {
-    if (depth > 8) return;
-    let rules;
+// The changed paths this page shows: itself (a listing shows its folder's files), or what it
+// loaded, frames included.
+function affectsThisPage(paths) {
+  const loaded = loadedPaths();
+  return paths.filter((path) => isOwnPage(path) || loaded.has(path));
+}
+
+function isOwnPage(path) {
+  if (path === state.path || path === location.pathname) return true;
+  // A listing (its path ends with /) shows the files in its folder.
+  if (state.path && state.path.endsWith("/") && path.startsWith(state.path)) {
+    return !path.slice(state.path.length).includes("/");
+  }
+  return false;
+}
+
+function loadedPaths() {
+  const paths = new Set();
+  const collect = (win) => {
     try {
-      rules = sheet.cssRules;
+      for (const entry of win.performance.getEntriesByType("resource")) {
+        const path = ownPath(entry.name);
+        if (path !== null) paths.add(path);
+      }
+      for (let i = 0; i < win.frames.length; i++) collect(win.frames[i]);
     } catch (error) {
-      return; // a cross-origin sheet cannot be read
+      // a frame from another origin cannot be read
     }
-    for (const rule of Array.from(rules || [])) {
-      if (!(rule instanceof CSSImportRule)) continue;
-      const base = sheet.href || location.href;
-      if (isChanged(new URL(rule.href, base).href)) found.push(rule);
-      else if (rule.styleSheet) collectImports(rule.styleSheet, isChanged, found, depth + 1);
-    }
-  }
+  };
+  collect(window);
+  return paths;
+}
 
-  function topSheet(sheet) {
-    while (sheet.ownerRule && sheet.ownerRule.parentStyleSheet) sheet = sheet.ownerRule.parentStyleSheet;
-    return sheet;
-  }
+// Fetches this page again and applies it in place. Resolves to false when only a reload is right.
+function updateInPlace() {
+  if (!state.morph) return Promise.resolve(false);
+  return fetch(location.href, { cache: "no-store", credentials: "same-origin" }).then((response) => {
+    const type = response.headers.get("content-type") || "";
+    if (!response.ok || !type.includes("text/html")) return false;
+    return response.text().then((html) => {
+      const result = morphPage(html);
+      if (!result.applied) return false;
+      state.morphs += 1;
+      if (result.kept > 0) {
+        showBanner("this page changed, but a field you typed in kept what you typed. Reload to see the new version.");
+      }
+      return true;
+    });
+  });
+}
 
-  // Loads a fresh copy next to the old <link> and removes the old one once the new one has
-  // loaded, so the page never shows unstyled.
-  function swapLink(link) {
-    const fresh = link.cloneNode();
-    // The fresh copy has other bytes: a Subresource Integrity hash would refuse it.
-    fresh.removeAttribute("integrity");
-    fresh.href = bust(link.href);
-    link.dataset.liveserveReplaced = "1";
-    const done = () => link.remove();
-    fresh.addEventListener("load", done, { once: true });
-    fresh.addEventListener("error", done, { once: true });
-    link.after(fresh);
+function reload() {
+  if (reloading) return;
+  reloading = true;
+  try {
+    sessionStorage.setItem(SCROLL_KEY, JSON.stringify([window.scrollX, window.scrollY]));
+  } catch (error) {
+    // Storage can be unavailable (privacy modes); the reload still happens.
   }
+  location.reload();
+  // Normally the page is gone long before this runs; if a `beforeunload` prompt kept it,
+  // go back to listening so the next change still reloads.
+  setTimeout(() => {
+    reloading = false;
+  }, 1000);
+}
 
-  // For an @import inside a <style> element: swap the rule for one with a fresh URL.
-  function replaceImportRule(rule) {
-    const parent = rule.parentStyleSheet;
-    const index = Array.from(parent.cssRules).indexOf(rule);
-    if (index < 0) return;
-    const url = bust(new URL(rule.href, parent.href || location.href).href);
-    // Keep everything after the URL (layer(), supports(), media) as the rule had it.
-    const tail = rule.cssText.replace(/^@import\s+(url\([^)]*\)|"[^"]*"|'[^']*')/i, "");
-    parent.insertRule("@import url(" + JSON.stringify(url) + ")" + tail, index);
-    parent.deleteRule(index + 1);
+function restoreScroll() {
+  let saved = null;
+  try {
+    saved = sessionStorage.getItem(SCROLL_KEY);
+    sessionStorage.removeItem(SCROLL_KEY);
+  } catch (error) {
+    return;
   }
+  if (!saved) return;
+  let x, y;
+  try {
+    [x, y] = JSON.parse(saved);
+  } catch (error) {
+    return;
+  }
+  const restore = () => window.scrollTo(x, y);
+  if (document.readyState === "complete") restore();
+  else window.addEventListener("load", restore, { once: true });
+}
 
-  function bust(href) {
-    const url = new URL(href, location.href);
-    url.searchParams.set("liveserve", Date.now().toString(36));
-    return url.href;
+// A small note in a corner of the page, gone after a while or when clicked.
+function showBanner(text) {
+  const note = document.createElement("div");
+  note.setAttribute("role", "status");
+  note.dataset.liveserveNote = "";
+  note.textContent = "liveserve: " + text;
+  note.style.cssText =
+    "position:fixed;z-index:2147483647;right:12px;bottom:12px;max-width:28rem;padding:10px 14px;" +
+    "font:13px/1.4 system-ui,sans-serif;color:#fff;background:#333;border-radius:6px;" +
+    "box-shadow:0 2px 8px rgba(0,0,0,.3);cursor:pointer";
+  note.addEventListener("click", () => note.remove());
+  document.body.appendChild(note);
+  setTimeout(() => note.remove(), 10000);
+}
+
+// On liveserve's page for a backend that did not answer: reload once the backend answers.
+function waitForBackend() {
+  if (!document.querySelector('meta[name="liveserve-upstream-error"]')) return;
+  const check = () => {
+    if (whenVisible(check)) return;
+    fetch(location.href, { method: "HEAD", cache: "no-store" })
+      .then((response) => {
+        if (response.headers.has(UPSTREAM_ERROR_HEADER)) setTimeout(check, BACKEND_POLL_MS);
+        else reload();
+      })
+      .catch(() => setTimeout(check, BACKEND_POLL_MS));
+  };
+  setTimeout(check, BACKEND_POLL_MS);
+}
+
+// Errors to the terminal ----------------------------------------------------------------------
+
+function listenForErrors() {
+  window.addEventListener(
+    "error",
+    (event) => {
+      const target = event.target;
+      if (target && target !== window && (target.src || target.href)) {
+        reportError("failed to load " + (ownPath(target.src || target.href) || target.src || target.href));
+      } else if (event.message) {
+        const where = event.filename ? " (" + (ownPath(event.filename) || event.filename) + ":" + event.lineno + ")" : "";
+        reportError(event.message + where);
+      }
+    },
+    true,
+  );
+  window.addEventListener("unhandledrejection", (event) => reportError("unhandled rejection: " + describe(event.reason)));
+  document.addEventListener("securitypolicyviolation", (event) =>
+    reportError("blocked by the Content-Security-Policy (" + event.violatedDirective + "): " + event.blockedURI),
+  );
+  const consoleError = console.error;
+  console.error = function (...args) {
+    reportError("console.error: " + args.map(describe).join(" "));
+    return consoleError.apply(this, args);
+  };
+}
+
+function describe(value) {
+  if (value instanceof Error) return value.name + ": " + value.message;
+  if (typeof value === "string") return value;
+  try {
+    return JSON.stringify(value);
+  } catch (error) {
+    return String(value);
   }
-})();
+}
+
+function reportError(text) {
+  const now = Date.now();
+  errorsSent = errorsSent.filter((at) => now - at < ERRORS_WINDOW_MS);
+  if (errorsSent.length >= ERRORS_PER_WINDOW) return;
+  errorsSent.push(now);
+  const message = { type: "error", path: state.path || location.pathname, text: String(text).slice(0, 1000) };
+  if (!state.connected) {
+    if (pendingErrors.length < ERRORS_PER_WINDOW) pendingErrors.push(message);
+    return;
+  }
+  sendError(message);
+}
+
+function sendPendingErrors() {
+  while (pendingErrors.length > 0) sendError(pendingErrors.shift());
+}
+
+function sendError(message) {
+  if (!state.errors) return;
+  const body = JSON.stringify(message);
+  if (socket && socket.readyState === WebSocket.OPEN) {
+    socket.send(body);
+  } else {
+    fetch("/__liveserve/errors", { method: "POST", body, keepalive: true, headers: { "content-type": "application/json" } }).catch(() => null);
+  }
+}

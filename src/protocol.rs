@@ -16,7 +16,8 @@ pub enum ServerMessage {
     /// change messages sent so far: a reconnecting page that sees either differ from what it knew
     /// has missed something and reloads once. `fingerprint` names what is served (root and
     /// routes): a page that finds another one after a reconnect is looking at another project.
-    /// `morph` says HTML edits may be applied in place, `errors` that the server wants to hear
+    /// `morph` says HTML edits may be applied in place, `swap` that stylesheets and images may
+    /// be swapped in place (not with `--full-reload`), `errors` that the server wants to hear
     /// about the page's errors.
     Hello {
         version: u32,
@@ -26,6 +27,8 @@ pub enum ServerMessage {
         fingerprint: String,
         #[serde(default)]
         morph: bool,
+        #[serde(default)]
+        swap: bool,
         #[serde(default)]
         errors: bool,
     },
@@ -168,11 +171,12 @@ mod tests {
             generation: 0,
             fingerprint: "f".into(),
             morph: true,
+            swap: true,
             errors: true,
         };
         assert_eq!(
             hello.to_json(),
-            r#"{"type":"hello","version":1,"server":"abc","generation":0,"fingerprint":"f","morph":true,"errors":true}"#
+            r#"{"type":"hello","version":1,"server":"abc","generation":0,"fingerprint":"f","morph":true,"swap":true,"errors":true}"#
         );
         let reload = ServerMessage::for_files(3, &[change("/a.html", ChangeKind::Modified)], false);
         assert_eq!(

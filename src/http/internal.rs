@@ -28,7 +28,15 @@ use crate::http::websocket;
 use crate::protocol::{ClientMessage, ServerMessage, WEBSOCKET_PATH};
 use crate::reload::ReloadHub;
 
-const SCRIPT: &str = include_str!("../../inject/client.js");
+/// The browser client: the files in `inject/`, joined into one script inside one function (so
+/// nothing leaks into the page's global scope), in the order they rely on each other.
+const SCRIPT: &str = concat!(
+    "(() => {\n\"use strict\";\n",
+    include_str!("../../inject/swap.js"),
+    include_str!("../../inject/morph.js"),
+    include_str!("../../inject/client.js"),
+    "})();\n"
+);
 
 /// The reserved prefix.
 const PREFIX: &str = "/__liveserve/";

@@ -25,6 +25,8 @@ pub struct HelloInfo {
     pub fingerprint: String,
     /// HTML edits may be applied in place (no `--no-morph`).
     pub morph: bool,
+    /// Stylesheets and images may be swapped in place (no `--full-reload`).
+    pub swap: bool,
     /// The server prints the pages' errors (no `--no-browser-errors`).
     pub errors: bool,
 }
@@ -90,6 +92,7 @@ impl ReloadHub {
             generation: *generation,
             fingerprint: self.hello.fingerprint.clone(),
             morph: self.hello.morph,
+            swap: self.hello.swap,
             errors: self.hello.errors,
         };
         (hello, self.sender.subscribe())

@@ -69,7 +69,8 @@ impl Reloading {
         };
         let hello = HelloInfo {
             fingerprint: fingerprint(&root_for_fingerprint, config),
-            morph: config.morph,
+            morph: config.morph && !config.full_reload,
+            swap: !config.full_reload,
             errors: config.browser_errors,
         };
         let hub = Arc::new(ReloadHub::new(config.full_reload, hello, Some(served)));

@@ -127,6 +127,7 @@ async fn hello_comes_first_with_version_server_generation_and_what_is_served() {
         generation,
         fingerprint,
         morph,
+        swap,
         errors,
     } = hello
     else {
@@ -135,7 +136,7 @@ async fn hello_comes_first_with_version_server_generation_and_what_is_served() {
     assert_eq!(version, 1);
     assert!(!id.is_empty());
     assert_eq!(generation, 0);
-    assert!(morph && errors, "both on by default");
+    assert!(morph && swap && errors, "all on by default");
     // The same folder served again has the same fingerprint; another one has its own.
     let again = TestServer::start_with(page_site(), |config| {
         config.root = server.root.path().to_path_buf();
