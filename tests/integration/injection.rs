@@ -123,11 +123,21 @@ async fn the_client_script_is_served() {
         script.header("content-type"),
         Some("text/javascript; charset=utf-8")
     );
-    assert_eq!(script.text(), include_str!("../../inject/client.js"));
+    assert_eq!(script.text(), client_script());
     let etag = script.header("etag").unwrap();
     let again = server
         .request("GET", "/__liveserve/client.js", &[("If-None-Match", etag)])
         .await;
     assert_eq!(again.status, 304);
     server.stop().await;
+}
+
+/// The script liveserve serves: the files in `inject/`, joined inside one function.
+pub fn client_script() -> String {
+    format!(
+        "(() => {{\n\"use strict\";\n{}{}{}}})();\n",
+        include_str!("../../inject/swap.js"),
+        include_str!("../../inject/morph.js"),
+        include_str!("../../inject/client.js")
+    )
 }

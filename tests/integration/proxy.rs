@@ -185,7 +185,7 @@ async fn liveserve_own_paths_are_never_forwarded() {
     let server = proxying(&upstream, "/").await;
     let script = server.get("/__liveserve/client.js").await;
     assert_eq!(script.status, 200);
-    assert_eq!(script.text(), include_str!("../../inject/client.js"));
+    assert_eq!(script.text(), crate::injection::client_script());
     assert_eq!(server.get("/__liveserve/nothing").await.status, 404);
     let (_socket, hello) = reload_socket(&server).await;
     assert!(matches!(hello, ServerMessage::Hello { .. }), "{hello:?}");
