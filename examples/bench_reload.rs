@@ -296,67 +296,60 @@ new MutationObserver((mutations) => {
 "#;
 
 async fn browser_latency(binary: &Path) {
-    let site = tempfile::tempdir().expect("creating a temporary folder");
-    copy_folder(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/site"),
-        site.path(),
-    );
-    let index = std::fs::read_to_string(site.path().join("index.html")).unwrap();
+    let site = demo_site();
     let stylesheet = std::fs::read_to_string(site.path().join("css/site.css")).unwrap();
-    let page = |text: &str| {
-        index.replace(
-            "<h1>Hello from liveserve</h1>",
-            &format!("<h1 id=\"bench\">{text}</h1>{SHOWN_AT}"),
-        )
-    };
-    std::fs::write(site.path().join("index.html"), page("start")).unwrap();
-
-    let server = Server::start(binary, site.path(), &[]);
-    let browser = browser_driver::Browser::start().await;
-    let connected = "window.__liveserve && window.__liveserve.connected";
-    browser
-        .open(&format!("http://127.0.0.1:{}/", server.port))
-        .await;
-    browser.wait_until("the client connects", connected).await;
-
-    let mut html = Vec::new();
-    for i in 0..BROWSER_EDITS {
-        tokio::time::sleep(SAVE_SPACING).await;
-        let text = format!("edit {i}");
-        let written = now_ms();
-        std::fs::write(site.path().join("index.html"), page(&text)).unwrap();
-        let shown = format!(
-            "document.getElementById('bench') && document.getElementById('bench').textContent === '{text}'"
-        );
-        browser.wait_until("the new text shows", &shown).await;
-        let shown_at = browser
-            .eval("return window.__shownAt")
-            .await
-            .as_f64()
-            .unwrap();
-        html.push(shown_at - written);
-        browser.wait_until("the client reconnects", connected).await;
+    let vite = std::env::var_os("VITE").map(std::path::PathBuf::from);
+    if vite.is_none() {
+        println!("(set VITE to a Vite binary to measure it in the same run)");
     }
 
-    let mut css = css_edits(&browser, &site.path().join("css/site.css"), &stylesheet).await;
-    browser.close().await;
-    server.stop();
-
-    let mut vite_css = match std::env::var_os("VITE") {
-        Some(vite) => vite_css_latency(Path::new(&vite), &stylesheet).await,
-        None => {
-            println!("(set VITE to a Vite binary to measure its stylesheet updates too)");
-            Vec::new()
-        }
-    };
-    for (label, samples) in [
-        ("HTML edit → new text in the page", &mut html),
-        ("CSS edit → computed style changed", &mut css),
-        ("Vite: CSS edit → computed style changed", &mut vite_css),
+    // liveserve: HTML edits applied in place, then with --no-morph, then stylesheet edits.
+    let mut rows = Vec::new();
+    for (label, extra) in [
+        ("HTML edit → new text in the page (in place)", &[][..]),
+        (
+            "HTML edit → new text in the page (--no-morph: reload)",
+            &["--no-morph"][..],
+        ),
     ] {
-        if samples.is_empty() {
-            continue;
+        let server = Server::start(binary, site.path(), extra);
+        let browser = open_page(
+            server.port,
+            "window.__liveserve && window.__liveserve.connected",
+        )
+        .await;
+        rows.push((label, html_edits(&browser, site.path()).await));
+        if extra.is_empty() {
+            let css = css_edits(&browser, &site.path().join("css/site.css"), &stylesheet).await;
+            rows.push(("CSS edit → computed style changed", css));
         }
+        browser.close().await;
+        server.stop();
+    }
+
+    // Vite's dev server on the same site: a full reload for HTML, an in-place update for a
+    // stylesheet imported from a module (as Vite updates stylesheets).
+    if let Some(vite) = vite {
+        let folder = demo_site();
+        let index = std::fs::read_to_string(folder.path().join("index.html")).unwrap();
+        let index = index.replace(
+            r#"<link rel="stylesheet" href="/css/site.css">"#,
+            r#"<script type="module">import "/css/site.css";</script>"#,
+        );
+        std::fs::write(folder.path().join("index.html"), index).unwrap();
+        let root = folder.path().to_path_buf();
+        let server = Vite::start(&vite, folder, "");
+        let browser = open_page(server.port, "document.querySelector('style') !== null").await;
+        rows.push((
+            "Vite: HTML edit → new text in the page (reload)",
+            html_edits(&browser, &root).await,
+        ));
+        let css = css_edits(&browser, &root.join("css/site.css"), &stylesheet).await;
+        rows.push(("Vite: CSS edit → computed style changed", css));
+        browser.close().await;
+    }
+
+    for (label, mut samples) in rows {
         samples.sort_by(f64::total_cmp);
         println!(
             "{label}, {BROWSER_EDITS} edits: p50 {:.1} ms, p95 {:.1} ms",
@@ -364,6 +357,82 @@ async fn browser_latency(binary: &Path) {
             samples[samples.len() * 95 / 100]
         );
     }
+}
+
+/// A copy of the demo site whose heading can be edited and timed.
+fn demo_site() -> tempfile::TempDir {
+    let site = tempfile::tempdir().expect("creating a temporary folder");
+    copy_folder(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/site"),
+        site.path(),
+    );
+    std::fs::write(site.path().join("index.html"), bench_page("start")).unwrap();
+    site
+}
+
+/// The demo page with the heading saying `text`, and a script that notes when a fresh load
+/// shows it.
+fn bench_page(text: &str) -> String {
+    let index = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/site/index.html"),
+    )
+    .unwrap();
+    index.replace(
+        "<h1>Hello from liveserve</h1>",
+        &format!("<h1 id=\"bench\">{text}</h1>{SHOWN_AT}"),
+    )
+}
+
+/// Installed in the page: notes when the heading's text changes in place (no new load runs the
+/// page's own script then).
+const TEXT_PROBE: &str = r#"
+window.__shownAt = null;
+if (!window.__probing) {
+  window.__probing = true;
+  new MutationObserver(() => {
+    const heading = document.getElementById("bench");
+    if (window.__shownAt === null && heading && heading.textContent === window.__expectText) {
+      window.__shownAt = performance.timeOrigin + performance.now();
+    }
+  }).observe(document.body, { childList: true, subtree: true, characterData: true });
+}
+"#;
+
+async fn open_page(port: u16, ready: &str) -> browser_driver::Browser {
+    let browser = browser_driver::Browser::start().await;
+    browser.open(&format!("http://127.0.0.1:{port}/")).await;
+    browser.wait_until("the page is ready", ready).await;
+    browser
+}
+
+/// Edits the page's heading again and again, timing each edit until the new text shows, by a
+/// fresh load or in place.
+async fn html_edits(browser: &browser_driver::Browser, root: &Path) -> Vec<f64> {
+    let mut samples = Vec::new();
+    for i in 0..BROWSER_EDITS {
+        tokio::time::sleep(SAVE_SPACING).await;
+        let text = format!("edit {i}");
+        browser
+            .eval(&format!("window.__expectText = '{text}'; {TEXT_PROBE}"))
+            .await;
+        let written = now_ms();
+        std::fs::write(root.join("index.html"), bench_page(&text)).unwrap();
+        let shown = format!(
+            "document.getElementById('bench') && document.getElementById('bench').textContent === '{text}' && window.__shownAt !== null"
+        );
+        browser.wait_until("the new text shows", &shown).await;
+        let shown_at = browser
+            .eval("return window.__shownAt")
+            .await
+            .as_f64()
+            .unwrap();
+        samples.push(shown_at - written);
+        // A reloaded page starts again: wait until it is ready for the next edit.
+        browser
+            .wait_until("the page is ready", "document.readyState === 'complete'")
+            .await;
+    }
+    samples
 }
 
 /// Edits `stylesheet` (whose text is `text`) again and again, timing each edit until the page in
@@ -391,37 +460,6 @@ async fn css_edits(browser: &browser_driver::Browser, stylesheet: &Path, text: &
             .unwrap();
         samples.push(styled_at - written);
     }
-    samples
-}
-
-/// The demo site under Vite's dev server, its stylesheet imported the way Vite updates it in
-/// place (from a module), timed like liveserve.
-async fn vite_css_latency(vite: &Path, stylesheet: &str) -> Vec<f64> {
-    let folder = tempfile::tempdir().unwrap();
-    copy_folder(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/site"),
-        folder.path(),
-    );
-    let index = std::fs::read_to_string(folder.path().join("index.html")).unwrap();
-    let index = index.replace(
-        r#"<link rel="stylesheet" href="/css/site.css">"#,
-        r#"<script type="module">import "/css/site.css";</script>"#,
-    );
-    std::fs::write(folder.path().join("index.html"), index).unwrap();
-    let css = folder.path().join("css/site.css");
-    let server = Vite::start(vite, folder, "");
-    let browser = browser_driver::Browser::start().await;
-    browser
-        .open(&format!("http://127.0.0.1:{}/", server.port))
-        .await;
-    browser
-        .wait_until(
-            "Vite's client connects",
-            "document.querySelector('style') !== null",
-        )
-        .await;
-    let samples = css_edits(&browser, &css, stylesheet).await;
-    browser.close().await;
     samples
 }
 
