@@ -53,6 +53,8 @@ let retryMs = RETRY_FIRST_MS;
 let retryTimer = null;
 let warned = false;
 let reloading = false;
+// The server at this address serves another project: its messages are not for this page.
+let foreign = false;
 let socket = null;
 let socketFailures = 0;
 let channel = null;
@@ -179,6 +181,7 @@ function whenVisible(again) {
 // Messages ------------------------------------------------------------------------------------
 
 function handle(message, transport) {
+  if (foreign && message.type !== "hello") return;
   switch (message.type) {
     case "hello":
       hello(message, transport);
@@ -204,7 +207,7 @@ function hello(message, transport) {
   lastHello = message;
   const first = state.server === null;
   const restarted = !first && message.server !== state.server;
-  const anotherApp = restarted && state.fingerprint && message.fingerprint && message.fingerprint !== state.fingerprint;
+  const anotherApp = Boolean(state.fingerprint && message.fingerprint && message.fingerprint !== state.fingerprint);
   // Missed: the server restarted, a change came while away, or (first hello) a change was sent
   // between serving this page and this connection.
   const missed = first
@@ -222,7 +225,16 @@ function hello(message, transport) {
   retryMs = RETRY_FIRST_MS;
   sendPendingErrors();
   if (anotherApp) {
-    showBanner("this address now serves another project; this page stays as it is. Open the new address, or start this project's liveserve again.");
+    if (!foreign) {
+      showBanner("this address now serves another project; this page stays as it is until this project's liveserve is back.");
+    }
+    foreign = true;
+    return;
+  }
+  if (foreign) {
+    // This project is back: the page may be out of date.
+    foreign = false;
+    reload();
   } else if (missed) {
     console.log(TAG, first ? "changed while loading; reloading" : "reconnected after changes; reloading");
     reload();
