@@ -85,18 +85,18 @@ impl Browser {
 }
 
 /// A test's server and browser, with the page at `path` open and connected.
-struct Session {
-    server: TestServer,
-    browser: Browser,
+pub(crate) struct Session {
+    pub(crate) server: TestServer,
+    pub(crate) browser: Browser,
     _one_browser: tokio::sync::MutexGuard<'static, ()>,
 }
 
 impl Session {
-    async fn open(root: TempDir, path: &str) -> Session {
+    pub(crate) async fn open(root: TempDir, path: &str) -> Session {
         Session::open_with(root, |_| {}, path).await
     }
 
-    async fn open_with(
+    pub(crate) async fn open_with(
         root: TempDir,
         configure: impl FnOnce(&mut liveserve::Config),
         path: &str,
@@ -113,13 +113,13 @@ impl Session {
         }
     }
 
-    async fn end(self) {
+    pub(crate) async fn end(self) {
         self.browser.close().await;
         self.server.stop().await;
     }
 }
 
-fn url(server: &TestServer, path: &str) -> String {
+pub(crate) fn url(server: &TestServer, path: &str) -> String {
     format!("http://{}{path}", server.addr)
 }
 
@@ -127,7 +127,7 @@ pub(crate) fn computed(selector: &str, property: &str) -> String {
     format!("getComputedStyle(document.querySelector({selector:?})).{property}")
 }
 
-fn standard_site() -> TempDir {
+pub(crate) fn standard_site() -> TempDir {
     site(&[
         ("probe.js", PROBE_JS.as_bytes()),
         (
