@@ -61,11 +61,12 @@ let channel = null;
 // This tab holds the event stream, and the last hello it had (for tabs that join).
 let holdsStream = false;
 let lastHello = null;
-const pendingErrors = [];
-let errorsSent = [];
 
-// The tag can appear twice (a page that includes a fragment that also got it): start once.
-if (!window.__liveserve) start();
+// The early tag (right after <head>) only listens for errors, so that those a page's scripts
+// throw before the client's own tag runs are not lost. The client's tag can appear twice (a page
+// that includes a fragment that also got it): it starts once.
+if (script && script.hasAttribute("data-early")) listenForErrors();
+else if (!window.__liveserve) start();
 
 function start() {
   window.__liveserve = state;
@@ -223,7 +224,7 @@ function hello(message, transport) {
   state.connected = true;
   state.connects += 1;
   retryMs = RETRY_FIRST_MS;
-  sendPendingErrors();
+  startSendingErrors();
   if (anotherApp) {
     if (!foreign) {
       showBanner("this address now serves another project; this page stays as it is until this project's liveserve is back.");
@@ -389,7 +390,17 @@ function waitForBackend() {
 
 // Errors to the terminal ----------------------------------------------------------------------
 
+// The errors waiting to be sent and the way to send them, kept on the window: the early tag's run
+// of this script queues them, the client's run sends them once connected.
+function errorLog() {
+  if (!window.__liveserveErrors) window.__liveserveErrors = { listening: false, pending: [], sent: [], send: null };
+  return window.__liveserveErrors;
+}
+
 function listenForErrors() {
+  const log = errorLog();
+  if (log.listening) return;
+  log.listening = true;
   window.addEventListener(
     "error",
     (event) => {
@@ -425,25 +436,26 @@ function describe(value) {
 }
 
 function reportError(text) {
+  const log = errorLog();
   const now = Date.now();
-  errorsSent = errorsSent.filter((at) => now - at < ERRORS_WINDOW_MS);
-  if (errorsSent.length >= ERRORS_PER_WINDOW) return;
-  errorsSent.push(now);
-  const message = { type: "error", path: state.path || location.pathname, text: String(text).slice(0, 1000) };
-  if (!state.connected) {
-    if (pendingErrors.length < ERRORS_PER_WINDOW) pendingErrors.push(message);
-    return;
-  }
-  sendError(message);
+  log.sent = log.sent.filter((at) => now - at < ERRORS_WINDOW_MS);
+  if (log.sent.length >= ERRORS_PER_WINDOW) return;
+  log.sent.push(now);
+  text = String(text).slice(0, 1000);
+  if (log.send) log.send(text);
+  else if (log.pending.length < ERRORS_PER_WINDOW) log.pending.push(text);
 }
 
-function sendPendingErrors() {
-  while (pendingErrors.length > 0) sendError(pendingErrors.shift());
+// Connected: send what was queued, and everything from now on, if the server wants it.
+function startSendingErrors() {
+  const log = errorLog();
+  log.send = sendError;
+  while (log.pending.length > 0) sendError(log.pending.shift());
 }
 
-function sendError(message) {
+function sendError(text) {
   if (!state.errors) return;
-  const body = JSON.stringify(message);
+  const body = JSON.stringify({ type: "error", path: state.path || location.pathname, text });
   if (socket && socket.readyState === WebSocket.OPEN) {
     socket.send(body);
   } else {

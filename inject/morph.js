@@ -54,7 +54,6 @@ function morphPage(html) {
   const merge = { kept: 0, live: source.nodes, next: new Map() };
   merge.next.set(next.head, document.head);
   merge.next.set(next.body, document.body);
-  if (document.title !== next.title) document.title = next.title;
   mergeChildren(before.head, next.head, document.head, merge);
   mergeChildren(before.body, next.body, document.body, merge);
   source = { nodes: merge.next, html: source.html, head: next.head, body: next.body };

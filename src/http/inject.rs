@@ -25,16 +25,36 @@ pub fn script_tag(data_path: &str, generation: u64, proxied: bool) -> String {
     )
 }
 
-/// The page with `tag` inserted, or the page unchanged if it already loads the client.
+/// Put right after `<head>` where a page has one: the same script, told to do nothing but listen
+/// for errors, so an error a page's own scripts throw before the client's tag runs still reaches
+/// the terminal. The browser fetches the script once for both tags.
+pub const EARLY_TAG: &str = "<script src=\"/__liveserve/client.js\" data-early></script>";
+
+/// The page with [`EARLY_TAG`] and `tag` inserted, or the page unchanged if it already loads the
+/// client.
 pub fn inject(html: &[u8], tag: &str) -> Bytes {
-    let Some(at) = injection_point(html) else {
+    let Some(points) = injection_point(html) else {
         return Bytes::copy_from_slice(html);
     };
-    let mut page = Vec::with_capacity(html.len() + tag.len());
-    page.extend_from_slice(&html[..at]);
+    let mut page = Vec::with_capacity(html.len() + EARLY_TAG.len() + tag.len());
+    let mut from = 0;
+    if let Some(early) = points.early {
+        page.extend_from_slice(&html[..early]);
+        page.extend_from_slice(EARLY_TAG.as_bytes());
+        from = early;
+    }
+    page.extend_from_slice(&html[from..points.main]);
     page.extend_from_slice(tag.as_bytes());
-    page.extend_from_slice(&html[at..]);
+    page.extend_from_slice(&html[points.main..]);
     Bytes::from(page)
+}
+
+/// Where the tags go: [`EARLY_TAG`] just after `<head>` (when the page has one), the client's
+/// tag at the end of the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InjectionPoints {
+    pub early: Option<usize>,
+    pub main: usize,
 }
 
 /// Escapes text for use in HTML content or a double-quoted attribute value.
@@ -53,20 +73,20 @@ pub fn escape_html(text: &str) -> String {
     escaped
 }
 
-/// The byte offset where the tag goes, or `None` if the page already has a script tag that loads
-/// the client (so a page is never injected twice).
-pub fn injection_point(html: &[u8]) -> Option<usize> {
+/// Where the tags go, or `None` if the page already has a script tag that loads the client (so a
+/// page is never injected twice).
+pub fn injection_point(html: &[u8]) -> Option<InjectionPoints> {
     let mut scanner = Scanner::default();
     scanner.scan(html);
     if scanner.has_client {
         return None;
     }
-    Some(
-        scanner
-            .last_body_end
-            .or(scanner.last_html_end)
-            .unwrap_or(html.len()),
-    )
+    let main = scanner
+        .last_body_end
+        .or(scanner.last_html_end)
+        .unwrap_or(html.len());
+    let early = scanner.head_open_end.filter(|&early| early < main);
+    Some(InjectionPoints { early, main })
 }
 
 /// Elements whose content a browser reads as text up to the matching end tag.
@@ -84,6 +104,8 @@ const RAW_TEXT_ELEMENTS: &[&[u8]] = &[
 
 #[derive(Default)]
 struct Scanner {
+    /// Just past the first `<head ...>` start tag.
+    head_open_end: Option<usize>,
     last_body_end: Option<usize>,
     last_html_end: Option<usize>,
     has_client: bool,
@@ -143,6 +165,9 @@ impl Scanner {
         }
         if is_foreign_root(name) && !self_closing {
             self.foreign_depth += 1;
+        }
+        if name.eq_ignore_ascii_case(b"head") && self.head_open_end.is_none() {
+            self.head_open_end = Some(tag_end);
         }
         if name.eq_ignore_ascii_case(b"plaintext") {
             return None;
@@ -243,11 +268,32 @@ fn starts_with_ignore_case(haystack: &[u8], prefix: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    /// The document with `|` where the tag would go.
+    /// The document with `|` where the client's tag would go.
     fn marked(html: &str) -> String {
         match injection_point(html.as_bytes()) {
-            Some(at) => format!("{}|{}", &html[..at], &html[at..]),
+            Some(points) => format!("{}|{}", &html[..points.main], &html[points.main..]),
             None => html.to_owned(),
+        }
+    }
+
+    #[test]
+    fn the_early_tag_goes_right_after_head() {
+        let page =
+            "<!doctype html><html><HEAD lang=en><title>t</title></head><body>x</body></html>";
+        let injected = String::from_utf8(inject(page.as_bytes(), "<T>").to_vec()).unwrap();
+        assert_eq!(
+            injected,
+            format!(
+                "<!doctype html><html><HEAD lang=en>{EARLY_TAG}<title>t</title></head><body>x<T></body></html>"
+            )
+        );
+        // No <head>, or one only in a comment: no early tag.
+        for page in ["<p>x</p>", "<!-- <head> --><body>x</body>"] {
+            assert_eq!(
+                injection_point(page.as_bytes()).unwrap().early,
+                None,
+                "{page}"
+            );
         }
     }
 
@@ -322,7 +368,11 @@ mod tests {
             "<![CDATA[",
             "<p title='x",
         ] {
-            assert_eq!(injection_point(page.as_bytes()), Some(page.len()), "{page}");
+            assert_eq!(
+                injection_point(page.as_bytes()).map(|points| points.main),
+                Some(page.len()),
+                "{page}"
+            );
         }
         assert_eq!(marked("<plaintext></body>"), "<plaintext></body>|");
     }
@@ -354,6 +404,7 @@ mod properties {
     fn html() -> impl Strategy<Value = Vec<u8>> {
         let piece = prop_oneof![
             Just(b"<body>".to_vec()),
+            Just(b"<head>".to_vec()),
             Just(b"</body>".to_vec()),
             Just(b"</BODY >".to_vec()),
             Just(b"</html>".to_vec()),
@@ -382,13 +433,19 @@ mod properties {
         #[test]
         fn the_tag_goes_in_exactly_once_and_nothing_else_changes(page in html()) {
             let tag = script_tag("/page.html", 3, false);
-            let at = injection_point(&page).expect("random pages do not load the client");
-            prop_assert!(at <= page.len());
+            let points = injection_point(&page).expect("random pages do not load the client");
+            prop_assert!(points.main <= page.len());
+            let early = points.early.map_or(0, |_| EARLY_TAG.len());
             let injected = inject(&page, &tag);
-            prop_assert_eq!(injected.len(), page.len() + tag.len());
-            prop_assert_eq!(&injected[at..at + tag.len()], tag.as_bytes());
-            let mut restored = injected[..at].to_vec();
-            restored.extend_from_slice(&injected[at + tag.len()..]);
+            prop_assert_eq!(injected.len(), page.len() + early + tag.len());
+            let main = points.main + early;
+            prop_assert_eq!(&injected[main..main + tag.len()], tag.as_bytes());
+            let mut restored = injected[..main].to_vec();
+            restored.extend_from_slice(&injected[main + tag.len()..]);
+            if let Some(at) = points.early {
+                prop_assert_eq!(&restored[at..at + EARLY_TAG.len()], EARLY_TAG.as_bytes());
+                restored.drain(at..at + EARLY_TAG.len());
+            }
             prop_assert_eq!(restored, page);
         }
     }

@@ -640,8 +640,7 @@ async fn a_change_between_serving_a_page_and_its_hello_reloads_it_once() {
         json!([false, null]),
         "no hello yet"
     );
-    let served_at =
-        "document.querySelector('script[src=\"/__liveserve/client.js\"]').dataset.generation";
+    let served_at = "document.querySelector('script[src=\"/__liveserve/client.js\"][data-path]').dataset.generation";
     assert_eq!(
         browser.eval(&format!("return {served_at}")).await,
         json!("0"),

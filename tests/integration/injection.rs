@@ -37,9 +37,11 @@ async fn goes_before_the_body_end() {
 #[tokio::test]
 async fn a_page_without_body_gets_it_before_html_end() {
     let page = "<html><head><title>t</title></head><p>x</p></html>";
+    let early = "<script src=\"/__liveserve/client.js\" data-early></script>";
     assert_eq!(
         served(page).await,
-        page.replace("</html>", &format!("{TAG}</html>"))
+        page.replace("<head>", &format!("<head>{early}"))
+            .replace("</html>", &format!("{TAG}</html>"))
     );
 }
 
