@@ -51,14 +51,14 @@ pub struct Prepared {
 /// missed either.
 pub async fn prepare(config: Config) -> anyhow::Result<Prepared> {
     let root = config.canonical_root()?;
-    config.validate()?;
+    let checked = config.validate()?;
     let reload = if config.reload {
         Some(Reloading::start(&config, root.clone()).await?)
     } else {
         None
     };
     let hub = reload.as_ref().map(|reload| reload.hub.clone());
-    let router = Arc::new(Router::new(&config, root, hub));
+    let router = Arc::new(Router::new(&config, root, &checked, hub));
     Ok(Prepared {
         config,
         router,

@@ -28,10 +28,22 @@ pub enum StartupError {
     HostUnavailable(IpAddr),
     #[error(transparent)]
     BadProxy(#[from] crate::settings::BadProxyRoute),
-    #[error("two --proxy routes claim the prefix {0}; give each prefix one backend")]
-    DuplicateProxy(String),
-    #[error("--watch {}: {reason}; give a folder to watch besides the one served", .path.display())]
-    BadWatch { path: PathBuf, reason: String },
+    #[error(transparent)]
+    BadMount(#[from] crate::settings::BadMountRoute),
+    #[error(transparent)]
+    BadHeader(#[from] crate::settings::BadHeader),
+    #[error(
+        "two --proxy routes or --mount routes claim the prefix {0}; give each prefix one source"
+    )]
+    DuplicateRoute(String),
+    #[error("{flag} {}: {reason}; give a folder", .path.display())]
+    BadFolder {
+        flag: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
+    #[error("--spa: {} is not a file; give the page a single-page app falls back to, relative to ROOT", .0.display())]
+    BadSpa(PathBuf),
     #[error(transparent)]
     BadIgnore(#[from] crate::reload::BadPattern),
     #[error(
@@ -58,8 +70,11 @@ impl StartupError {
             | StartupError::BadHost { .. }
             | StartupError::HostUnavailable(_)
             | StartupError::BadProxy(_)
-            | StartupError::DuplicateProxy(_)
-            | StartupError::BadWatch { .. }
+            | StartupError::BadMount(_)
+            | StartupError::BadHeader(_)
+            | StartupError::DuplicateRoute(_)
+            | StartupError::BadFolder { .. }
+            | StartupError::BadSpa(_)
             | StartupError::BadWait(_)
             | StartupError::BadIgnore(_)
             | StartupError::BadPollInterval(_) => 2,

@@ -16,7 +16,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     raise_open_file_limit();
     let config = cli.config()?;
     let root = config.canonical_root()?;
-    let watch_folders = config.validate()?.watch_folders;
+    let checked = config.validate()?;
     let addresses = Addresses::from_host(&cli.host)?;
     let choice = cli.port_choice();
     let bound = listen::bind(&addresses, choice)?;
@@ -51,10 +51,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             for route in &config.proxies {
                 println!("proxying {route}");
             }
+            for mount in &config.mounts {
+                println!("serving {mount}");
+            }
         }
         if config.reload && !cli.quiet {
             let folders: Vec<String> = std::iter::once(&root)
-                .chain(&watch_folders)
+                .chain(&checked.mount_folders)
+                .chain(&checked.watch_folders)
                 .map(|folder| folder.display().to_string())
                 .collect();
             println!(

@@ -18,6 +18,7 @@ use crate::http::body::{Body, Collected};
 use crate::http::decode;
 use crate::http::inject;
 use crate::http::validators::{self, RangeAnswer};
+use crate::settings::CustomHeader;
 
 /// HTML pages larger than this are sent as they are, without the reload script: finding the
 /// injection point needs the whole page in memory.
@@ -76,11 +77,17 @@ impl RequestFacts {
 pub struct Pipeline {
     cors: bool,
     verbose: bool,
+    /// `--header`s, set on every response.
+    headers: Vec<CustomHeader>,
 }
 
 impl Pipeline {
-    pub fn new(cors: bool, verbose: bool) -> Self {
-        Pipeline { cors, verbose }
+    pub fn new(cors: bool, verbose: bool, headers: Vec<CustomHeader>) -> Self {
+        Pipeline {
+            cors,
+            verbose,
+            headers,
+        }
     }
 
     pub async fn finish(
@@ -107,6 +114,9 @@ impl Pipeline {
 
     fn common_headers(&self, method: &Method, headers: &mut HeaderMap) {
         headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        for header in &self.headers {
+            headers.insert(header.name.clone(), header.value.clone());
+        }
         // Never stale after a reload, yet cheap to revalidate; a backend that says otherwise
         // (hashed bundles cached for a year) knows its URLs.
         headers

@@ -17,7 +17,7 @@ use crate::http::proxy::{self, Proxy};
 use crate::http::static_files::StaticFiles;
 use crate::http::upgrade::UpgradeSlot;
 use crate::reload::ReloadHub;
-use crate::settings::Config;
+use crate::settings::{Config, Validated};
 
 pub struct Router {
     guards: Guards,
@@ -39,9 +39,14 @@ enum Source {
 }
 
 impl Router {
-    /// `root` is the canonical root (`Config::canonical_root`); `hub` is there when live reload
-    /// is on.
-    pub fn new(config: &Config, root: PathBuf, hub: Option<Arc<ReloadHub>>) -> Self {
+    /// `root` is the canonical root (`Config::canonical_root`), `checked` what validating
+    /// `config` found; `hub` is there when live reload is on.
+    pub fn new(
+        config: &Config,
+        root: PathBuf,
+        checked: &Validated,
+        hub: Option<Arc<ReloadHub>>,
+    ) -> Self {
         let hosts = HostPolicy::new(&config.allowed_hosts);
         let client = proxy::backend_client();
         let mut routes: Vec<Route> = config
@@ -58,13 +63,24 @@ impl Router {
                 ))),
             })
             .collect();
+        let files = |folder: PathBuf| {
+            StaticFiles::new(folder, config.access(), config.follow_symlinks, hub.clone())
+        };
+        for (mount, folder) in config.mounts.iter().zip(&checked.mount_folders) {
+            routes.push(Route {
+                prefix: mount.prefix().to_owned(),
+                source: Source::Files(files(folder.clone()).mounted_at(mount.prefix())),
+            });
+        }
         // The folder is the route `/` unless a backend claims the whole site.
         if !routes.iter().any(|route| route.prefix == "/") {
-            let files =
-                StaticFiles::new(root, config.access(), config.follow_symlinks, hub.clone());
+            let mut root_files = files(root);
+            if let Some(page) = &config.spa {
+                root_files = root_files.with_spa(page);
+            }
             routes.push(Route {
                 prefix: "/".to_owned(),
-                source: Source::Files(files),
+                source: Source::Files(root_files),
             });
         }
         routes.sort_by_key(|route| std::cmp::Reverse(route.prefix.len()));
@@ -72,7 +88,7 @@ impl Router {
             guards: Guards::new(hosts.clone(), config.cors),
             internal: Internal::new(hub, hosts, config.max_websocket_clients),
             routes,
-            pipeline: Pipeline::new(config.cors, config.verbose),
+            pipeline: Pipeline::new(config.cors, config.verbose, config.headers.clone()),
         }
     }
 

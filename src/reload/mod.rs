@@ -49,8 +49,12 @@ impl Reloading {
             tracing::warn!("--ignore {pattern:?} can never match anything: {reason}");
         }
         let root_for_fingerprint = root.clone();
+        let checked = config.validate()?;
         let mut trees = vec![tree(root, Some("/".to_owned()))?];
-        for folder in config.validate()?.watch_folders {
+        for (mount, folder) in config.mounts.iter().zip(checked.mount_folders) {
+            trees.push(tree(folder, Some(mount.prefix().to_owned()))?);
+        }
+        for folder in checked.watch_folders {
             trees.push(tree(folder, None)?);
         }
         let (observations_tx, observations) = mpsc::channel(1024);
@@ -165,6 +169,10 @@ fn fingerprint(root: &Path, config: &Config) -> String {
     for route in &config.proxies {
         served.push('\n');
         served.push_str(&route.to_string());
+    }
+    for mount in &config.mounts {
+        served.push('\n');
+        served.push_str(&mount.to_string());
     }
     for folder in &config.watch {
         served.push('\n');

@@ -124,6 +124,38 @@ pub struct Cli {
     )]
     pub proxy: Vec<String>,
 
+    /// Serve the folder DIR at the URL prefix ROUTE too (repeatable), e.g.
+    /// --mount /vendor=node_modules/lib/dist. Same rules as ROOT; its changes reload pages too.
+    #[arg(
+        long,
+        env = "LIVESERVE_MOUNT",
+        value_name = "ROUTE=DIR",
+        value_delimiter = ','
+    )]
+    pub mount: Vec<String>,
+
+    /// A single-page app: a missing page (a path without an extension, or a request for HTML)
+    /// gets FILE (default index.html, relative to ROOT) with status 200. Missing assets still 404.
+    #[arg(
+        long,
+        env = "LIVESERVE_SPA",
+        value_name = "FILE",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "index.html"
+    )]
+    pub spa: Option<PathBuf>,
+
+    /// Add the header to every response (repeatable; the variable takes one per line), e.g.
+    /// --header 'Cross-Origin-Opener-Policy: same-origin'.
+    #[arg(
+        long,
+        env = "LIVESERVE_HEADER",
+        value_name = "NAME: VALUE",
+        value_delimiter = '\n'
+    )]
+    pub header: Vec<String>,
+
     /// Also watch the folder PATH (repeatable), e.g. a backend's templates: a change there reloads
     /// every page.
     #[arg(
@@ -172,6 +204,17 @@ impl Cli {
             .proxy
             .iter()
             .map(|route| route.parse())
+            .collect::<Result<_, _>>()?;
+        config.mounts = self
+            .mount
+            .iter()
+            .map(|mount| mount.parse())
+            .collect::<Result<_, _>>()?;
+        config.spa = self.spa.clone();
+        config.headers = self
+            .header
+            .iter()
+            .map(|header| header.parse())
             .collect::<Result<_, _>>()?;
         config.watch = self.watch.clone();
         config.polling = match (self.poll, self.no_poll) {

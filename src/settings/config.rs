@@ -2,13 +2,13 @@
 
 use std::fs;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::access::Access;
 use crate::error::StartupError;
 use crate::reload::{IgnoreRules, Polling};
-use crate::settings::ProxyRoute;
+use crate::settings::{CustomHeader, MountRoute, ProxyRoute};
 
 /// The longest quiet window `--wait` may ask for: a minute without an update is not live.
 pub const MAX_QUIET_WINDOW: Duration = Duration::from_secs(60);
@@ -22,6 +22,8 @@ pub const POLL_INTERVALS: std::ops::RangeInclusive<Duration> =
 pub struct Validated {
     /// The `--watch` folders, canonical.
     pub watch_folders: Vec<PathBuf>,
+    /// Each mount's folder, canonical, in the order of `Config::mounts`.
+    pub mount_folders: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -59,6 +61,12 @@ pub struct Config {
     /// Requests forwarded to backends, by URL prefix. The folder is the route `/` unless one of
     /// these claims it.
     pub proxies: Vec<ProxyRoute>,
+    /// Other folders served at URL prefixes, with every rule the root has.
+    pub mounts: Vec<MountRoute>,
+    /// A single-page app's fallback page (relative to the root): what a missing page gets.
+    pub spa: Option<PathBuf>,
+    /// Headers every response gets.
+    pub headers: Vec<CustomHeader>,
     /// Folders outside the root that are watched too (a backend's templates or sources); a
     /// change there reloads every page.
     pub watch: Vec<PathBuf>,
@@ -98,6 +106,9 @@ impl Config {
             polling: Polling::Auto,
             poll_interval: crate::reload::DEFAULT_POLL_INTERVAL,
             proxies: Vec::new(),
+            mounts: Vec::new(),
+            spa: None,
+            headers: Vec::new(),
             watch: Vec::new(),
             proxy_timeout: Duration::from_secs(30),
         }
@@ -135,8 +146,9 @@ impl Config {
         Ok(root)
     }
 
-    /// Checks what the types do not: the quiet window within bounds, the `--ignore` patterns, no
-    /// two proxies on one prefix, every `--watch` path a folder. Returns the `--watch` folders, canonical.
+    /// Checks what the types do not: the quiet window and poll interval within bounds, the
+    /// `--ignore` patterns, no two routes on one prefix, every `--mount` and `--watch` path a
+    /// folder, the `--spa` page a file. Returns the folders, canonical.
     pub fn validate(&self) -> Result<Validated, StartupError> {
         if self.quiet_window > MAX_QUIET_WINDOW {
             return Err(StartupError::BadWait(self.quiet_window.as_millis()));
@@ -148,28 +160,50 @@ impl Config {
         }
         IgnoreRules::new(&self.root, self.access(), &self.ignore, false)?;
         let mut prefixes = std::collections::HashSet::new();
-        for route in &self.proxies {
-            if !prefixes.insert(route.prefix()) {
-                return Err(StartupError::DuplicateProxy(route.prefix().to_owned()));
+        let routes = self
+            .proxies
+            .iter()
+            .map(ProxyRoute::prefix)
+            .chain(self.mounts.iter().map(MountRoute::prefix));
+        for prefix in routes {
+            if !prefixes.insert(prefix) {
+                return Err(StartupError::DuplicateRoute(prefix.to_owned()));
             }
+        }
+        let mount_folders = self
+            .mounts
+            .iter()
+            .map(|mount| folder(mount.dir(), "--mount"))
+            .collect::<Result<_, _>>()?;
+        if let Some(spa) = &self.spa
+            && !self.root.join(spa).is_file()
+        {
+            return Err(StartupError::BadSpa(self.root.join(spa)));
         }
         let watch_folders = self
             .watch
             .iter()
-            .map(|path| {
-                let bad = |reason: String| StartupError::BadWatch {
-                    path: path.clone(),
-                    reason,
-                };
-                let folder = path
-                    .canonicalize()
-                    .map_err(|error| bad(error.to_string()))?;
-                if !folder.is_dir() {
-                    return Err(bad("it is not a folder".to_owned()));
-                }
-                Ok(folder)
-            })
+            .map(|path| folder(path, "--watch"))
             .collect::<Result<_, _>>()?;
-        Ok(Validated { watch_folders })
+        Ok(Validated {
+            watch_folders,
+            mount_folders,
+        })
     }
+}
+
+/// `path` canonical, if it is a folder; else the error for `flag`.
+fn folder(path: &Path, flag: &'static str) -> Result<PathBuf, StartupError> {
+    let bad = |reason: String| StartupError::BadFolder {
+        flag,
+        path: path.to_path_buf(),
+        reason,
+    };
+    let folder = path
+        .canonicalize()
+        .map_err(|error| bad(error.to_string()))?;
+    if !folder.is_dir() {
+        return Err(bad("it is not a folder".to_owned()));
+    }
+    Ok(folder)
 }

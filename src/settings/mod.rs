@@ -2,9 +2,11 @@
 
 pub mod cli;
 mod config;
-mod proxy_route;
+mod headers;
+mod routes;
 
 pub use crate::reload::Polling;
 pub use cli::Cli;
 pub use config::{Config, Validated};
-pub use proxy_route::{BadProxyRoute, ProxyRoute};
+pub use headers::{BadHeader, CustomHeader};
+pub use routes::{BadMountRoute, BadProxyRoute, MountRoute, ProxyRoute};

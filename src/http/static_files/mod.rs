@@ -22,10 +22,12 @@ use crate::http::validators::{Validators, hash};
 use crate::reload::ReloadHub;
 use crate::request_path::RequestPath;
 
-/// The static file source.
+/// The static file source: the root, or a mounted folder.
 pub struct StaticFiles {
     resolver: Resolver,
     inject: bool,
+    /// A single-page app's page (`--spa`), for paths that find no file.
+    spa: Option<RequestPath>,
 }
 
 /// Turns paths below the root into files that may be served. Cheap to clone into blocking tasks.
@@ -38,6 +40,8 @@ struct Resolver {
     follow_symlinks: bool,
     /// Told of every file served, when live reload is on.
     hub: Option<Arc<ReloadHub>>,
+    /// How many leading URL segments name the mount (0 for the root): they are not on disk.
+    mounted_at: usize,
 }
 
 /// What a request path names on disk, found on the blocking pool.
@@ -84,8 +88,26 @@ impl StaticFiles {
                 access,
                 follow_symlinks,
                 hub,
+                mounted_at: 0,
             },
+            spa: None,
         }
+    }
+
+    /// The same rules for a folder served at `prefix` (`/vendor`).
+    pub fn mounted_at(mut self, prefix: &str) -> Self {
+        self.resolver.mounted_at = prefix.split('/').filter(|s| !s.is_empty()).count();
+        self
+    }
+
+    /// A path that finds no file and asks for a page gets `page` (relative to the root).
+    pub fn with_spa(mut self, page: &Path) -> Self {
+        let segments = page
+            .components()
+            .map(|component| component.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        self.spa = Some(RequestPath::from_segments(segments, false));
+        self
     }
 
     /// Answers a request: GET and HEAD read, OPTIONS says what works, the rest gets 405.
@@ -107,20 +129,9 @@ impl StaticFiles {
         query: Option<&str>,
         headers: &HeaderMap,
     ) -> Response<Body> {
-        let resolver = self.resolver.clone();
-        let inject = self.inject;
-        let lookup_url = url.clone();
-        let found = tokio::task::spawn_blocking(move || resolver.lookup(lookup_url, inject)).await;
-        let found = match found {
-            Ok(Ok(found)) => found,
-            Ok(Err(error)) => {
-                tracing::warn!("reading {}: {error}", url.to_url_path());
-                return pages::error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the file could not be read",
-                );
-            }
-            Err(_) => return pages::error(StatusCode::INTERNAL_SERVER_ERROR, "the read failed"),
+        let found = match self.lookup(url.clone()).await {
+            Ok(found) => found,
+            Err(answer) => return answer,
         };
         match found {
             Lookup::File(file) => self.file_response(*file, headers),
@@ -136,13 +147,60 @@ impl StaticFiles {
                 }
                 redirect(&location)
             }
-            Lookup::Missing => self.page(
-                StatusCode::NOT_FOUND,
-                &url,
-                pages::not_found(&url).into_bytes(),
-            ),
+            Lookup::Missing => self.missing(url, headers).await,
             Lookup::Forbidden => pages::error(StatusCode::FORBIDDEN, "this file cannot be read"),
         }
+    }
+
+    /// Finds what `url` names, on the blocking pool; an error is the answer to send.
+    async fn lookup(&self, url: RequestPath) -> Result<Lookup, Response<Body>> {
+        let resolver = self.resolver.clone();
+        let inject = self.inject;
+        let lookup_url = url.clone();
+        match tokio::task::spawn_blocking(move || resolver.lookup(lookup_url, inject)).await {
+            Ok(Ok(found)) => Ok(found),
+            Ok(Err(error)) => {
+                tracing::warn!("reading {}: {error}", url.to_url_path());
+                Err(pages::error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the file could not be read",
+                ))
+            }
+            Err(_) => Err(pages::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the read failed",
+            )),
+        }
+    }
+
+    /// What a path that finds no file gets: with `--spa`, a page (no extension, or asking for
+    /// HTML) gets the app's page with 200, while a missing asset still gets 404 so a typo in a
+    /// script's path is not masked; without it, the site's own `404.html` when it has one (as
+    /// GitHub Pages and Netlify serve it), else liveserve's 404 page. Each reloads when its file
+    /// changes.
+    async fn missing(&self, url: RequestPath, headers: &HeaderMap) -> Response<Body> {
+        let fallback = match &self.spa {
+            Some(page) if is_page_request(&url, headers) => Some((page.clone(), StatusCode::OK)),
+            Some(_) => None,
+            None if self.resolver.mounted_at == 0 => Some((
+                RequestPath::from_segments(vec!["404.html".to_owned()], false),
+                StatusCode::NOT_FOUND,
+            )),
+            None => None,
+        };
+        if let Some((page, status)) = fallback
+            && let Ok(Lookup::File(file)) = self.lookup(page).await
+        {
+            // The page stands for another path: a conditional request is not about it.
+            let mut response = self.file_response(*file, &HeaderMap::new());
+            *response.status_mut() = status;
+            return response;
+        }
+        self.page(
+            StatusCode::NOT_FOUND,
+            &url,
+            pages::not_found(&url).into_bytes(),
+        )
     }
 
     /// Change messages sent so far, for the tags of pages served now.
@@ -215,15 +273,12 @@ impl StaticFiles {
 impl Resolver {
     /// Finds what `url` names below the root. Runs on the blocking pool: it touches the disk.
     fn lookup(&self, url: RequestPath, inject: bool) -> io::Result<Lookup> {
-        if !url
-            .segments()
-            .iter()
-            .all(|segment| self.access.allows(segment))
-        {
+        // The mount's own segments name no folder on disk.
+        let inside = url.segments().get(self.mounted_at..).unwrap_or_default();
+        if !inside.iter().all(|segment| self.access.allows(segment)) {
             return Ok(Lookup::Missing);
         }
-        let candidate = url
-            .segments()
+        let candidate = inside
             .iter()
             .fold(self.root.to_path_buf(), |path, segment| path.join(segment));
         let Some((path, metadata)) = self.resolve(&candidate)? else {
@@ -340,6 +395,17 @@ fn is_missing(error: &io::Error) -> bool {
         error.kind(),
         io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
     )
+}
+
+/// Whether a request that found no file is for a page of a single-page app: its last segment
+/// has no extension, or it asks for HTML.
+fn is_page_request(url: &RequestPath, headers: &HeaderMap) -> bool {
+    let no_extension = url.segments().last().is_none_or(|name| !name.contains('.'));
+    let wants_html = headers
+        .get(http::header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    no_extension || wants_html
 }
 
 fn guess_mime(path: &Path) -> mime_guess::Mime {

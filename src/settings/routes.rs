@@ -1,6 +1,8 @@
-//! `--proxy [PREFIX=]URL`: which requests go to which backend.
+//! Routes besides the served folder: `--proxy [PREFIX=]URL` sends requests to a backend,
+//! `--mount ROUTE=DIR` serves another folder.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use http::uri::{Authority, Uri};
@@ -99,6 +101,70 @@ impl FromStr for ProxyRoute {
     }
 }
 
+/// Requests at or below `prefix` (whole segments) are served from the folder `dir`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountRoute {
+    prefix: String,
+    dir: PathBuf,
+}
+
+/// Why a `--mount` value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "--mount {value:?}: {reason}; write it as ROUTE=DIR, e.g. --mount /vendor=node_modules/lib/dist"
+)]
+pub struct BadMountRoute {
+    value: String,
+    reason: &'static str,
+}
+
+impl MountRoute {
+    /// The URL path prefix, not `/` (that is the served folder), without a trailing slash.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The folder, as given (relative to the current directory).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl fmt::Display for MountRoute {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} → {}", self.prefix, self.dir.display())
+    }
+}
+
+impl FromStr for MountRoute {
+    type Err = BadMountRoute;
+
+    fn from_str(value: &str) -> Result<Self, BadMountRoute> {
+        let bad = |reason| BadMountRoute {
+            value: value.to_owned(),
+            reason,
+        };
+        let (prefix, dir) = value
+            .trim()
+            .split_once('=')
+            .ok_or_else(|| bad("it has no '='"))?;
+        if !prefix.starts_with('/') {
+            return Err(bad("the route must start with '/'"));
+        }
+        let prefix = normalize_prefix(prefix).map_err(bad)?;
+        if prefix == "/" {
+            return Err(bad("/ is the folder liveserve serves; mount below it"));
+        }
+        if dir.is_empty() {
+            return Err(bad("the folder is missing"));
+        }
+        Ok(MountRoute {
+            prefix,
+            dir: PathBuf::from(dir),
+        })
+    }
+}
+
 /// `/` stays `/`; anything else loses its trailing slash. `..`, `.` and empty segments, queries
 /// and liveserve's own prefix are refused.
 fn normalize_prefix(prefix: &str) -> Result<String, &'static str> {
@@ -117,7 +183,7 @@ fn normalize_prefix(prefix: &str) -> Result<String, &'static str> {
         return Err("the prefix must be a plain path such as /api");
     }
     if segments[0] == "__liveserve" {
-        return Err("/__liveserve/ is liveserve's own and is never forwarded");
+        return Err("/__liveserve/ is liveserve's own");
     }
     Ok(trimmed.to_owned())
 }
@@ -163,6 +229,7 @@ mod tests {
             ("/a/../b=http://x", "plain path"),
             ("/a//b=http://x", "plain path"),
             ("/__liveserve=http://x", "liveserve's own"),
+            ("/api=http://x:1/a b", "not valid"),
             ("/api=http://user:pw@x:1", "user name"),
             ("/api=http://x:1/?q=1", "query"),
             ("/api=http://", "not valid"),
@@ -171,6 +238,23 @@ mod tests {
             let error = value.parse::<ProxyRoute>().unwrap_err().to_string();
             assert!(error.contains(reason), "{value}: {error}");
             assert!(error.contains("--proxy"), "{error}");
+        }
+    }
+
+    #[test]
+    fn mounts_name_a_route_and_a_folder() {
+        let mount: MountRoute = "/vendor/=node_modules/lib".parse().unwrap();
+        assert_eq!(mount.prefix(), "/vendor");
+        assert_eq!(mount.dir(), Path::new("node_modules/lib"));
+        for (value, reason) in [
+            ("vendor=lib", "start with '/'"),
+            ("/vendor", "no '='"),
+            ("/=lib", "mount below it"),
+            ("/a/../b=lib", "plain path"),
+            ("/vendor=", "folder is missing"),
+        ] {
+            let error = value.parse::<MountRoute>().unwrap_err().to_string();
+            assert!(error.contains(reason), "{value}: {error}");
         }
     }
 }
