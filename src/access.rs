@@ -16,6 +16,10 @@ const SECRET_NAMES: &[&str] = &[
     "id_ed25519_sk",
 ];
 
+/// liveserve's own config file: settings for the server, not a page of the site (it may name
+/// backends and hosts the project would rather not publish).
+pub const CONFIG_FILE_NAME: &str = "liveserve.toml";
+
 /// The rules for names, with the one relaxation the CLI offers (`--allow-hidden`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Access {
@@ -38,6 +42,7 @@ impl Access {
         }
         if SECRET_NAMES
             .iter()
+            .chain([&CONFIG_FILE_NAME])
             .any(|secret| secret.eq_ignore_ascii_case(name))
         {
             return false;
@@ -69,6 +74,7 @@ mod tests {
             "c.pfx",
             "id_rsa",
             "ID_ED25519",
+            "liveserve.toml",
         ] {
             assert!(!access.allows(name), "{name} must be refused");
         }

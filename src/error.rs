@@ -32,6 +32,8 @@ pub enum StartupError {
     BadMount(#[from] crate::settings::BadMountRoute),
     #[error(transparent)]
     BadHeader(#[from] crate::settings::BadHeader),
+    #[error(transparent)]
+    BadAllowHost(#[from] crate::settings::BadHostRule),
     #[error(
         "two --proxy routes or --mount routes claim the prefix {0}; give each prefix one source"
     )]
@@ -72,6 +74,7 @@ impl StartupError {
             | StartupError::BadProxy(_)
             | StartupError::BadMount(_)
             | StartupError::BadHeader(_)
+            | StartupError::BadAllowHost(_)
             | StartupError::DuplicateRoute(_)
             | StartupError::BadFolder { .. }
             | StartupError::BadSpa(_)
@@ -82,5 +85,29 @@ impl StartupError {
             | StartupError::NoFreePort { .. }
             | StartupError::Listen { .. } => 1,
         }
+    }
+
+    /// The setting (its long flag name) whose value this error is about, so that the error can
+    /// say where that value came from: a variable or a line of the config file.
+    pub fn setting(&self) -> Option<&'static str> {
+        Some(match self {
+            StartupError::RootMissing(_)
+            | StartupError::RootIsFile(_)
+            | StartupError::RootUnreadable { .. } => "root",
+            StartupError::BadHost { .. } | StartupError::HostUnavailable(_) => "host",
+            StartupError::PortBusy(_) => "port",
+            StartupError::BadProxy(_) => "proxy",
+            StartupError::BadMount(_) => "mount",
+            StartupError::BadHeader(_) => "header",
+            StartupError::BadAllowHost(_) => "allow-host",
+            StartupError::BadFolder { flag, .. } => flag.trim_start_matches('-'),
+            StartupError::BadSpa(_) => "spa",
+            StartupError::BadIgnore(_) => "ignore",
+            StartupError::BadPollInterval(_) => "poll",
+            StartupError::BadWait(_) => "wait",
+            StartupError::DuplicateRoute(_)
+            | StartupError::NoFreePort { .. }
+            | StartupError::Listen { .. } => return None,
+        })
     }
 }

@@ -1,4 +1,4 @@
-//! The `liveserve` command from parsed arguments to a running server: check the folder, bind,
+//! The `liveserve` command from its settings to a running server: check every setting, bind,
 //! print where to go, serve until Ctrl-C or SIGTERM.
 
 use std::io::IsTerminal;
@@ -7,19 +7,28 @@ use anyhow::Context;
 
 use crate::app;
 use crate::banner;
+use crate::browser;
 use crate::listen::{self, Addresses, PortChoice};
 use crate::reload::IgnoreRules;
-use crate::settings::Cli;
+use crate::settings::{Cli, Settings};
 
-pub fn run(cli: Cli) -> anyhow::Result<()> {
-    init_logging(&cli);
+/// Every setting is checked before a port is bound or a line is printed on stdout; an error
+/// names the variable or the config file line a bad value came from.
+pub fn run(settings: Settings) -> anyhow::Result<()> {
+    let cli = &settings.cli;
+    init_logging(cli);
     raise_open_file_limit();
-    let config = cli.config()?;
-    let root = config.canonical_root()?;
-    let checked = config.validate()?;
-    let addresses = Addresses::from_host(&cli.host)?;
+    let explain = |error| settings.explain(error);
+    let mut config = cli.config().map_err(explain)?;
+    let root = config.canonical_root().map_err(explain)?;
+    config.settings_file = settings
+        .file
+        .as_ref()
+        .and_then(|file| file.canonicalize().ok());
+    let checked = config.validate().map_err(explain)?;
+    let addresses = Addresses::from_host(&cli.host).map_err(explain)?;
     let choice = cli.port_choice();
-    let bound = listen::bind(&addresses, choice)?;
+    let bound = listen::bind(&addresses, choice).map_err(explain)?;
     if let PortChoice::FirstFreeFrom(first) = choice
         && bound.port != first
     {
@@ -48,6 +57,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         };
         banner::print(&root, &addresses, bound.port, cli.quiet);
         if !cli.quiet {
+            if let Some(file) = &settings.file {
+                println!("settings from {}", file.display());
+            }
             for route in &config.proxies {
                 println!("proxying {route}");
             }
@@ -77,15 +89,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             listener.set_nonblocking(true)?;
             listeners.push(tokio::net::TcpListener::from_std(listener)?);
         }
-        if let Some(path) = &cli.open {
-            let url = format!(
+        if let Some(path) = cli.open_path() {
+            browser::open(&format!(
                 "{}{}",
                 banner::local_url(&addresses, bound.port),
                 path.trim_start_matches('/')
-            );
-            if let Err(error) = opener::open_browser(&url) {
-                eprintln!("liveserve: could not open a browser at {url}: {error}");
-            }
+            ));
         }
         prepared.serve(listeners, shutdown).await
     })

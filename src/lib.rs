@@ -9,6 +9,7 @@
 mod access;
 pub mod app;
 mod banner;
+mod browser;
 pub mod error;
 mod http;
 pub mod launch;

@@ -1,11 +1,21 @@
 use std::process::ExitCode;
 
-use clap::Parser;
 use liveserve::StartupError;
-use liveserve::settings::Cli;
+use liveserve::settings::{Settings, SettingsError};
 
 fn main() -> ExitCode {
-    match liveserve::launch::run(Cli::parse()) {
+    let settings = match Settings::from_args(std::env::args_os()) {
+        Ok(settings) => settings,
+        Err(SettingsError::Shown(help)) => {
+            let _ = help.print();
+            return ExitCode::from(u8::try_from(help.exit_code()).unwrap_or(0));
+        }
+        Err(SettingsError::Invalid(message)) => {
+            eprintln!("liveserve: error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    match liveserve::launch::run(settings) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("liveserve: error: {error:#}");

@@ -7,7 +7,7 @@ use http::header::ALLOW;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version};
 
 use crate::http::body::Body;
-use crate::http::host_policy::HostPolicy;
+use crate::http::host_policy::{HostPolicy, HostRefused};
 use crate::http::pages;
 
 /// Longer request targets get 414: no page of a dev server needs more, and it bounds the work a
@@ -39,8 +39,17 @@ impl Guards {
                 "liveserve is not a forward proxy; ask for a path on this server",
             ));
         }
-        if let Err(refused) = self.hosts.check(request) {
-            return Some(pages::error(refused.status, &refused.message));
+        match self.hosts.check(request) {
+            Ok(()) => {}
+            Err(HostRefused::Malformed(reason)) => {
+                return Some(pages::error(StatusCode::BAD_REQUEST, reason));
+            }
+            Err(HostRefused::NotAllowed(name)) => {
+                return Some(pages::host_not_allowed(
+                    &name,
+                    accepts_html(request.headers()),
+                ));
+            }
         }
         let target_length = request
             .uri()
@@ -60,6 +69,16 @@ impl Guards {
         }
         None
     }
+}
+
+/// Whether the client is a browser asking for a page (`Accept: text/html`), which is better
+/// served by a page than by a line of text.
+fn accepts_html(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(http::header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .any(|value| value.contains("text/html"))
 }
 
 /// A `<script src>` on another site pointing here (a cross-site, no-cors script fetch): the

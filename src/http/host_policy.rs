@@ -9,21 +9,20 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use http::header::{HOST, ORIGIN};
-use http::{HeaderMap, Request, StatusCode};
+use http::{HeaderMap, Request};
+
+use crate::settings::HostRule;
 
 #[derive(Debug, Clone, Default)]
 pub struct HostPolicy {
-    /// Lower-case names from `--allow-host`.
-    allowed: Vec<String>,
+    /// The `--allow-host` rules.
+    allowed: Vec<HostRule>,
 }
 
 impl HostPolicy {
-    pub fn new(allowed: &[String]) -> Self {
+    pub fn new(allowed: &[HostRule]) -> Self {
         HostPolicy {
-            allowed: allowed
-                .iter()
-                .map(|name| name.trim().trim_end_matches('.').to_ascii_lowercase())
-                .collect(),
+            allowed: allowed.to_vec(),
         }
     }
 
@@ -35,25 +34,19 @@ impl HostPolicy {
             hosts.next().and_then(|value| value.to_str().ok()),
             hosts.next(),
         ) else {
-            return Err(HostRefused::malformed(
+            return Err(HostRefused::Malformed(
                 "the request needs exactly one valid Host header",
             ));
         };
         let targets = std::iter::once(host).chain(request.uri().authority().map(|a| a.as_str()));
         for authority in targets {
             let Some((name, _port)) = split_authority(authority) else {
-                return Err(HostRefused::malformed("the Host header is malformed"));
+                return Err(HostRefused::Malformed("the Host header is malformed"));
             };
             if !self.allows_name(name) {
-                let message = format!(
-                    "liveserve answers only localhost and IP addresses, to keep other sites from \
-                     reading it through DNS rebinding; to use the name {name:?}, start liveserve \
-                     with --allow-host {name}"
-                );
-                return Err(HostRefused {
-                    status: StatusCode::FORBIDDEN,
-                    message,
-                });
+                return Err(HostRefused::NotAllowed(
+                    name.trim_end_matches('.').to_ascii_lowercase(),
+                ));
             }
         }
         Ok(())
@@ -85,11 +78,7 @@ impl HostPolicy {
         if !host.is_empty() && origin_authority.eq_ignore_ascii_case(host) {
             return true;
         }
-        split_authority(origin_authority).is_some_and(|(name, _)| {
-            self.allowed
-                .iter()
-                .any(|allowed| allowed.eq_ignore_ascii_case(name))
-        })
+        split_authority(origin_authority).is_some_and(|(name, _)| self.allowed_by_rule(name))
     }
 
     fn allows_name(&self, name: &str) -> bool {
@@ -100,24 +89,42 @@ impl HostPolicy {
         is_ip_literal(&name)
             || name == "localhost"
             || subdomain_of_localhost
-            || self.allowed.contains(&name)
+            || self.allowed_by_rule(&name)
+    }
+
+    fn allowed_by_rule(&self, name: &str) -> bool {
+        let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+        self.allowed.iter().any(|rule| rule.matches(&name))
     }
 }
 
-/// Why a request was refused: the status to answer with and a one-line explanation.
-#[derive(Debug)]
-pub struct HostRefused {
-    pub status: StatusCode,
-    pub message: String,
+/// Whether the request's `Host` names this machine: `localhost`, a name below it, or a loopback
+/// address.
+pub fn names_this_machine<B>(request: &Request<B>) -> bool {
+    let Some((name, _)) = request
+        .headers()
+        .get(HOST)
+        .and_then(|host| host.to_str().ok())
+        .and_then(split_authority)
+    else {
+        return false;
+    };
+    let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+    let ip = name.trim_start_matches('[').trim_end_matches(']');
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || ip
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
-impl HostRefused {
-    fn malformed(message: &str) -> Self {
-        HostRefused {
-            status: StatusCode::BAD_REQUEST,
-            message: message.to_owned(),
-        }
-    }
+/// Why a request was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum HostRefused {
+    /// No usable `Host` (400), and why.
+    Malformed(&'static str),
+    /// A host name no rule allows (403), lower case.
+    NotAllowed(String),
 }
 
 fn is_ip_literal(name: &str) -> bool {
@@ -174,13 +181,19 @@ mod tests {
     fn status(policy: &HostPolicy, host: &str) -> u16 {
         match policy.check(&request(host)) {
             Ok(()) => 200,
-            Err(refused) => refused.status.as_u16(),
+            Err(HostRefused::Malformed(_)) => 400,
+            Err(HostRefused::NotAllowed(_)) => 403,
         }
+    }
+
+    fn policy(rules: &[&str]) -> HostPolicy {
+        let rules: Vec<HostRule> = rules.iter().map(|rule| rule.parse().unwrap()).collect();
+        HostPolicy::new(&rules)
     }
 
     #[test]
     fn hosts() {
-        let policy = HostPolicy::new(&["tunnel.example".to_owned()]);
+        let policy = policy(&["tunnel.example", ".tunnels.example"]);
         for allowed in [
             "localhost",
             "localhost:1",
@@ -195,6 +208,8 @@ mod tests {
             "tunnel.example",
             "TUNNEL.example:443",
             "localhost.",
+            "tunnels.example",
+            "abc.tunnels.example:443",
         ] {
             assert_eq!(status(&policy, allowed), 200, "{allowed}");
         }
@@ -205,6 +220,8 @@ mod tests {
             "localhost.evil.example",
             "127.0.0.1.nip.io",
             "tunnel.example.evil",
+            "a.tunnel.example",
+            "eviltunnels.example",
         ] {
             assert_eq!(status(&policy, refused), 403, "{refused}");
         }
@@ -225,7 +242,7 @@ mod tests {
 
     #[test]
     fn origins() {
-        let policy = HostPolicy::new(&["tunnel.example".to_owned()]);
+        let policy = policy(&["tunnel.example", ".tunnels.example"]);
         let headers = |origin: Option<&str>, host: &str| {
             let mut headers = HeaderMap::new();
             headers.insert(HOST, host.parse().unwrap());
@@ -238,6 +255,10 @@ mod tests {
         assert!(policy.origin_allowed(&headers(Some("http://localhost:8080"), "localhost:8080")));
         assert!(policy.origin_allowed(&headers(Some("https://localhost:8080"), "localhost:8080")));
         assert!(policy.origin_allowed(&headers(Some("https://tunnel.example"), "localhost:8080")));
+        assert!(policy.origin_allowed(&headers(
+            Some("https://a.tunnels.example"),
+            "localhost:8080"
+        )));
         assert!(!policy.origin_allowed(&headers(Some("http://localhost:3000"), "localhost:8080")));
         assert!(!policy.origin_allowed(&headers(Some("http://evil.example"), "localhost:8080")));
         assert!(!policy.origin_allowed(&headers(Some("null"), "localhost:8080")));

@@ -4,6 +4,7 @@
 mod body;
 mod browser_errors;
 mod decode;
+mod devtools;
 mod guards;
 mod host_policy;
 mod inject;

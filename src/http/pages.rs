@@ -49,6 +49,50 @@ pub fn upstream_error(status: StatusCode, upstream: &str, reason: &str) -> Respo
     generated(status, "text/html; charset=utf-8", Bytes::from(page))
 }
 
+/// The 403 for a `Host` name that is not allowed, saying which flag allows it: a page for a
+/// browser, one line of text for anything else. Names under a domain (a tunnel's) get the domain
+/// rule too, which covers every name the tunnel hands out.
+pub fn host_not_allowed(name: &str, html: bool) -> Response<Body> {
+    let flag = format!("--allow-host {name}");
+    let domain_flag = name
+        .split_once('.')
+        .filter(|(_, domain)| domain.contains('.'))
+        .map(|(_, domain)| format!("--allow-host .{domain}"));
+    let why = "liveserve answers only localhost and IP addresses unless told otherwise, so that \
+               no other site can read it through DNS rebinding";
+    if !html {
+        let mut message = format!("{why}; to use the name {name:?}, start liveserve with {flag}");
+        if let Some(domain_flag) = &domain_flag {
+            message.push_str(&format!(" (or {domain_flag} for every name below it)"));
+        }
+        return error(StatusCode::FORBIDDEN, &message);
+    }
+    let domain_line = domain_flag.map_or_else(String::new, |domain_flag| {
+        format!(
+            "<p>Or allow every name below that domain at once (a tunnel's new names too):</p>\n\
+             <pre>liveserve {}</pre>\n",
+            escape_html(&domain_flag)
+        )
+    });
+    let page = format!(
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <title>403 Host not allowed</title>\n<style>body{{font:15px/1.5 system-ui,sans-serif;\
+         margin:3rem auto;max-width:40rem;padding:0 1rem}}pre{{background:#f3f3f3;padding:.5rem\
+         }}code{{word-break:break-all}}</style>\n</head>\n<body>\n<h1>403 Host not allowed</h1>\n\
+         <p>This page was asked for as <code>{name}</code>. {why}.</p>\n\
+         <p>To use this name, start liveserve with:</p>\n<pre>liveserve {flag}</pre>\n\
+         {domain_line}<p>or add <code>allow-host = [\"{name}\"]</code> to \
+         <code>liveserve.toml</code>.</p>\n</body>\n</html>\n",
+        name = escape_html(name),
+        flag = escape_html(&flag),
+    );
+    generated(
+        StatusCode::FORBIDDEN,
+        "text/html; charset=utf-8",
+        Bytes::from(page),
+    )
+}
+
 /// A plain-text answer for requests that never reach a file: one line saying what was wrong.
 pub fn error(status: StatusCode, message: &str) -> Response<Body> {
     let text = format!(

@@ -8,6 +8,7 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use crate::http::body::Body;
+use crate::http::devtools::{self, Workspace};
 use crate::http::guards::Guards;
 use crate::http::host_policy::HostPolicy;
 use crate::http::internal::{self, Internal};
@@ -25,6 +26,7 @@ pub struct Router {
     /// Longest prefix first.
     routes: Vec<Route>,
     pipeline: Pipeline,
+    workspace: Workspace,
 }
 
 /// The requests at or below `prefix` (whole segments) go to `source`.
@@ -48,6 +50,7 @@ impl Router {
         hub: Option<Arc<ReloadHub>>,
     ) -> Self {
         let hosts = HostPolicy::new(&config.allowed_hosts);
+        let workspace = Workspace::new(&root);
         let client = proxy::backend_client();
         let mut routes: Vec<Route> = config
             .proxies
@@ -89,6 +92,7 @@ impl Router {
             internal: Internal::new(hub, hosts, config.max_websocket_clients),
             routes,
             pipeline: Pipeline::new(config.cors, config.verbose, config.headers.clone()),
+            workspace,
         }
     }
 
@@ -103,6 +107,12 @@ impl Router {
             Some(refused) => refused,
             None if internal::is_internal(request.uri().path()) => {
                 self.internal.respond(request, upgrades).await
+            }
+            // Only where the folder is served: a backend behind the whole site answers for it.
+            None if request.uri().path() == devtools::PATH
+                && matches!(self.route(devtools::PATH), Some(Source::Files(_))) =>
+            {
+                self.workspace.respond(&request)
             }
             None => match self.route(request.uri().path()) {
                 Some(Source::Files(files)) => files.respond(&request).await,

@@ -35,11 +35,11 @@ fn is_editor_temp_file(name: &str) -> bool {
 /// Why the rules could not be built: a bad `--ignore` pattern.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "--ignore {pattern:?} is not a valid pattern ({source}); patterns are written as in .gitignore, e.g. dist/ or *.log"
+    "--ignore {pattern:?} is not a valid pattern ({cause}); patterns are written as in .gitignore, e.g. dist/ or *.log"
 )]
 pub struct BadPattern {
     pattern: String,
-    source: ignore::Error,
+    cause: ignore::Error,
 }
 
 pub struct IgnoreRules {
@@ -213,14 +213,14 @@ fn parse_patterns(root: &Path, patterns: &[String]) -> Result<Gitignore, BadPatt
     for pattern in patterns {
         builder
             .add_line(None, &normalize_pattern(root, pattern))
-            .map_err(|source| BadPattern {
+            .map_err(|cause| BadPattern {
                 pattern: pattern.clone(),
-                source,
+                cause,
             })?;
     }
-    builder.build().map_err(|source| BadPattern {
+    builder.build().map_err(|cause| BadPattern {
         pattern: patterns.join(","),
-        source,
+        cause,
     })
 }
 

@@ -62,6 +62,7 @@ impl Reloading {
             backlog: config.watch_backlog,
             polling: config.polling,
             poll_interval: config.poll_interval,
+            settings_file: config.settings_file.clone(),
         };
         let watcher =
             tokio::task::spawn_blocking(move || Watcher::start(trees, options, observations_tx))

@@ -49,11 +49,13 @@ pub enum Polling {
 }
 
 /// How to watch: the backlog of events and how polling is used.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct WatchOptions {
     pub backlog: usize,
     pub polling: Polling,
     pub poll_interval: Duration,
+    /// The config file (canonical): a save to it is announced, since only a restart applies it.
+    pub settings_file: Option<PathBuf>,
 }
 
 /// Why watching could not start.
@@ -146,8 +148,9 @@ impl Watcher {
         };
         let native = options.polling != Polling::Always;
         let backends = Backends::new(forward, options.poll_interval, native);
-        let polled = polled_subtrees(&trees, options);
+        let polled = polled_subtrees(&trees, &options);
         let mut thread = WatchThread {
+            settings_file: options.settings_file,
             trees,
             backends,
             polled,
@@ -199,7 +202,7 @@ pub fn describe_counts((native, polled): (usize, usize)) -> String {
 }
 
 /// The subtrees to poll from the start, each said once on stderr when found by looking.
-fn polled_subtrees(trees: &[Tree], options: WatchOptions) -> Vec<PathBuf> {
+fn polled_subtrees(trees: &[Tree], options: &WatchOptions) -> Vec<PathBuf> {
     match options.polling {
         Polling::Always => trees.iter().map(|tree| tree.root.clone()).collect(),
         Polling::Never => Vec::new(),
@@ -242,6 +245,8 @@ impl Drop for Watcher {
 struct Stopped;
 
 struct WatchThread {
+    /// See [`WatchOptions::settings_file`].
+    settings_file: Option<PathBuf>,
     trees: Vec<Tree>,
     backends: Backends<Forward>,
     /// Subtrees whose folders are polled.
@@ -401,6 +406,15 @@ impl WatchThread {
     /// Handles one changed path.
     fn handle(&mut self, seen: &Seen) -> Result<(), Stopped> {
         let (path, kind) = (seen.path.as_path(), seen.kind);
+        if self.settings_file.as_deref() == Some(path) {
+            if seen.complete && kind != ChangeKind::Removed {
+                tracing::warn!(
+                    "{} changed; restart liveserve to apply it",
+                    path.file_name().unwrap_or_default().to_string_lossy()
+                );
+            }
+            return Ok(());
+        }
         let Some(tree) = self.tree_of(path) else {
             return Ok(()); // beside a root, seen by the watch on its parent
         };

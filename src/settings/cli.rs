@@ -1,9 +1,11 @@
 //! The command line. Parsing is pure (no I/O); `launch` turns the parsed arguments into a server.
+//! [`Settings`](crate::settings::Settings) layers the environment and the config file under it.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, CommandFactory, Parser};
 
 use crate::error::StartupError;
 use crate::listen::{DEFAULT_PORT, PortChoice};
@@ -20,7 +22,7 @@ pub struct Cli {
 
     /// Port to listen on. Without it, 8080 or the next free port; a port given here (or in
     /// LIVESERVE_PORT) that is busy is an error. 0 picks any free port.
-    #[arg(short, long, env = "LIVESERVE_PORT")]
+    #[arg(short, long, env = "LIVESERVE_PORT", value_parser = number::<u16>, allow_negative_numbers = true)]
     pub port: Option<u16>,
 
     /// Address to listen on. `localhost` (127.0.0.1 and ::1) keeps the server on this machine;
@@ -36,9 +38,10 @@ pub struct Cli {
         value_name = "PATH",
         num_args = 0..=1,
         require_equals = true,
-        default_missing_value = "/"
+        default_missing_value = "true",
+        value_parser = switch("/", |path| Ok(path.to_owned()))
     )]
-    pub open: Option<String>,
+    pub open: Option<Switch<String>>,
 
     /// Serve files only: no script in pages, no live reload.
     #[arg(long, env = "LIVESERVE_NO_RELOAD")]
@@ -63,10 +66,11 @@ pub struct Cli {
         value_name = "MS",
         num_args = 0..=1,
         require_equals = true,
-        default_missing_value = "300",
+        default_missing_value = "true",
+        value_parser = switch("300", number::<u64>),
         conflicts_with = "no_poll"
     )]
-    pub poll: Option<u64>,
+    pub poll: Option<Switch<u64>>,
 
     /// Never poll: watch natively even folders on filesystems where that may miss changes.
     #[arg(long, env = "LIVESERVE_NO_POLL")]
@@ -77,7 +81,14 @@ pub struct Cli {
     pub no_gitignore: bool,
 
     /// Milliseconds without changes that end a batch: one batch, one reload.
-    #[arg(long, env = "LIVESERVE_WAIT", value_name = "MS", default_value_t = 15)]
+    #[arg(
+        long,
+        env = "LIVESERVE_WAIT",
+        value_name = "MS",
+        default_value_t = 15,
+        value_parser = number::<u64>,
+        allow_negative_numbers = true
+    )]
     pub wait: u64,
 
     /// Reload the page for stylesheet changes too, instead of swapping stylesheets in place.
@@ -93,7 +104,8 @@ pub struct Cli {
     pub no_browser_errors: bool,
 
     /// Also answer requests whose Host is NAME (repeatable): for a tunnel or a reverse proxy.
-    /// Without it only localhost, *.localhost and IP addresses are answered.
+    /// .example.com allows example.com and every name below it. Without it only localhost,
+    /// *.localhost and IP addresses are answered.
     #[arg(
         long,
         env = "LIVESERVE_ALLOW_HOST",
@@ -142,9 +154,10 @@ pub struct Cli {
         value_name = "FILE",
         num_args = 0..=1,
         require_equals = true,
-        default_missing_value = "index.html"
+        default_missing_value = "true",
+        value_parser = switch("index.html", |file| Ok(PathBuf::from(file)))
     )]
-    pub spa: Option<PathBuf>,
+    pub spa: Option<Switch<PathBuf>>,
 
     /// Add the header to every response (repeatable; the variable takes one per line), e.g.
     /// --header 'Cross-Origin-Opener-Policy: same-origin'.
@@ -171,7 +184,9 @@ pub struct Cli {
         long,
         env = "LIVESERVE_PROXY_TIMEOUT",
         value_name = "SECONDS",
-        default_value_t = 30
+        default_value_t = 30,
+        value_parser = number::<u64>,
+        allow_negative_numbers = true
     )]
     pub proxy_timeout: u64,
 
@@ -182,10 +197,82 @@ pub struct Cli {
     /// Log every request and every batch of changes (to stderr).
     #[arg(short, long, env = "LIVESERVE_VERBOSE")]
     pub verbose: bool,
+
+    /// Read settings from FILE instead of ROOT/liveserve.toml. Flags and variables override it.
+    #[arg(
+        long,
+        env = "LIVESERVE_CONFIG",
+        value_name = "FILE",
+        conflicts_with = "no_config"
+    )]
+    pub config: Option<PathBuf>,
+
+    /// Ignore ROOT/liveserve.toml.
+    #[arg(long, env = "LIVESERVE_NO_CONFIG")]
+    pub no_config: bool,
+}
+
+/// A setting that may be given alone (`--open`), with a value (`--open=/docs/`), or, in a
+/// variable or the config file, as on or off (`LIVESERVE_OPEN=true`, `spa = false`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Switch<T> {
+    Off,
+    On(T),
+}
+
+impl<T> Switch<T> {
+    fn on(&self) -> Option<&T> {
+        match self {
+            Switch::Off => None,
+            Switch::On(value) => Some(value),
+        }
+    }
+}
+
+/// The value parser of a [`Switch`]: the words people use for on (`true`, `yes`, `on`, `1`) mean
+/// the flag alone, as if its value were `alone`; those for off mean no flag; anything else is the
+/// value. `1` and `0` cannot be meant as values: no path or interval is written so.
+fn switch<T: Clone + Send + Sync + 'static>(
+    alone: &'static str,
+    parse: fn(&str) -> Result<T, String>,
+) -> impl Fn(&str) -> Result<Switch<T>, String> + Clone + Send + Sync + 'static {
+    move |value| match value.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => parse(alone).map(Switch::On),
+        "false" | "no" | "off" | "0" => Ok(Switch::Off),
+        _ => parse(value).map(Switch::On),
+    }
+}
+
+/// The value parser of counts, ports and milliseconds, with errors a person understands: clap's
+/// own would call `-1` an unknown flag, and the standard library's "invalid digit".
+fn number<T: TryFrom<u64>>(value: &str) -> Result<T, String> {
+    let value = value.trim();
+    if let Some(magnitude) = value.strip_prefix('-')
+        && magnitude.parse::<f64>().is_ok()
+    {
+        return Err("must be a positive number".to_owned());
+    }
+    let number: u64 = value
+        .parse()
+        .map_err(|_| "must be a whole number, such as 3000".to_owned())?;
+    T::try_from(number).map_err(|_| "is too large".to_owned())
+}
+
+/// The command line clap parses: the derived definition, with on/off flags that take from a
+/// variable what people write there (`1`/`0`, `yes`/`no`, `true`/`false`, `on`/`off`).
+pub fn command() -> clap::Command {
+    Cli::command().mut_args(|arg| {
+        if matches!(arg.get_action(), ArgAction::SetTrue) {
+            arg.value_parser(BoolishValueParser::new())
+        } else {
+            arg
+        }
+    })
 }
 
 impl Cli {
-    /// The configuration the arguments describe; a malformed `--proxy` is an error.
+    /// The configuration the arguments describe; a malformed `--proxy`, `--mount`, `--header` or
+    /// `--allow-host` is an error.
     pub fn config(&self) -> Result<Config, StartupError> {
         let mut config = Config::new(&self.root);
         config.reload = !self.no_reload;
@@ -196,7 +283,11 @@ impl Cli {
         config.full_reload = self.full_reload;
         config.morph = !self.no_morph;
         config.browser_errors = !self.no_browser_errors;
-        config.allowed_hosts = self.allow_host.clone();
+        config.allowed_hosts = self
+            .allow_host
+            .iter()
+            .map(|rule| rule.parse())
+            .collect::<Result<_, _>>()?;
         config.allow_hidden = self.allow_hidden;
         config.follow_symlinks = self.follow_symlinks;
         config.cors = self.cors;
@@ -210,23 +301,29 @@ impl Cli {
             .iter()
             .map(|mount| mount.parse())
             .collect::<Result<_, _>>()?;
-        config.spa = self.spa.clone();
+        config.spa = self.spa.as_ref().and_then(Switch::on).cloned();
         config.headers = self
             .header
             .iter()
             .map(|header| header.parse())
             .collect::<Result<_, _>>()?;
         config.watch = self.watch.clone();
-        config.polling = match (self.poll, self.no_poll) {
+        let poll = self.poll.as_ref().and_then(Switch::on);
+        config.polling = match (poll, self.no_poll) {
             (Some(_), _) => Polling::Always,
             (None, true) => Polling::Never,
             (None, false) => Polling::Auto,
         };
-        if let Some(interval) = self.poll {
+        if let Some(&interval) = poll {
             config.poll_interval = Duration::from_millis(interval);
         }
         config.proxy_timeout = Duration::from_secs(self.proxy_timeout);
         Ok(config)
+    }
+
+    /// The page `--open` asks for, if any.
+    pub fn open_path(&self) -> Option<&str> {
+        self.open.as_ref().and_then(Switch::on).map(String::as_str)
     }
 
     pub fn port_choice(&self) -> PortChoice {
@@ -240,23 +337,56 @@ impl Cli {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
+    use clap::FromArgMatches;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        let matches = command()
+            .try_get_matches_from(std::iter::once("liveserve").chain(args.iter().copied()))?;
+        Cli::from_arg_matches(&matches)
+    }
 
     #[test]
     fn the_command_line_definition_is_consistent() {
-        Cli::command().debug_assert();
+        command().debug_assert();
     }
 
     #[test]
     fn open_takes_an_optional_path() {
-        let cli = Cli::try_parse_from(["liveserve", "--open"]).unwrap();
-        assert_eq!(cli.open.as_deref(), Some("/"));
-        let cli = Cli::try_parse_from(["liveserve", "site", "--open=/docs/"]).unwrap();
-        assert_eq!(cli.open.as_deref(), Some("/docs/"));
+        let cli = parse(&["--open"]).unwrap();
+        assert_eq!(cli.open_path(), Some("/"));
+        let cli = parse(&["site", "--open=/docs/"]).unwrap();
+        assert_eq!(cli.open_path(), Some("/docs/"));
         assert_eq!(cli.root, PathBuf::from("site"));
         // A folder after --open is the folder to serve, not the page to open.
-        let cli = Cli::try_parse_from(["liveserve", "--open", "site"]).unwrap();
-        assert_eq!(cli.open.as_deref(), Some("/"));
+        let cli = parse(&["--open", "site"]).unwrap();
+        assert_eq!(cli.open_path(), Some("/"));
         assert_eq!(cli.root, PathBuf::from("site"));
+        assert_eq!(parse(&["--open=yes"]).unwrap().open_path(), Some("/"));
+        assert_eq!(parse(&["--open=false"]).unwrap().open_path(), None);
+    }
+
+    #[test]
+    fn switches_and_numbers() {
+        let config = parse(&["--spa", "site"]).unwrap().config().unwrap();
+        assert_eq!(config.spa, Some(PathBuf::from("index.html")));
+        assert_eq!(config.root, PathBuf::from("site"));
+        let config = parse(&["--poll=on", "--spa=off"])
+            .unwrap()
+            .config()
+            .unwrap();
+        assert_eq!((config.polling, config.spa), (Polling::Always, None));
+        assert_eq!(config.poll_interval, Duration::from_millis(300));
+        let config = parse(&["--poll=50"]).unwrap().config().unwrap();
+        assert_eq!(config.poll_interval, Duration::from_millis(50));
+        for (args, message) in [
+            (&["--port", "-1"][..], "must be a positive number"),
+            (&["--wait=-5"], "must be a positive number"),
+            (&["--port", "abc"], "must be a whole number"),
+            (&["--port", "70000"], "is too large"),
+            (&["--poll=-3"], "must be a positive number"),
+        ] {
+            let error = parse(args).unwrap_err().to_string();
+            assert!(error.contains(message), "{args:?}: {error}");
+        }
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::access::Access;
 use crate::error::StartupError;
 use crate::reload::{IgnoreRules, Polling};
-use crate::settings::{CustomHeader, MountRoute, ProxyRoute};
+use crate::settings::{CustomHeader, HostRule, MountRoute, ProxyRoute};
 
 /// The longest quiet window `--wait` may ask for: a minute without an update is not live.
 pub const MAX_QUIET_WINDOW: Duration = Duration::from_secs(60);
@@ -51,9 +51,9 @@ pub struct Config {
     pub allow_hidden: bool,
     /// Serve symlinks that lead out of the root.
     pub follow_symlinks: bool,
-    /// Host names accepted in `Host` (and WebSocket `Origin`) besides IP literals, `localhost`
-    /// and `*.localhost`: for tunnels and reverse proxies.
-    pub allowed_hosts: Vec<String>,
+    /// Host names (or domains) accepted in `Host` and WebSocket `Origin` besides IP literals,
+    /// `localhost` and `*.localhost`: for tunnels and reverse proxies.
+    pub allowed_hosts: Vec<HostRule>,
     /// Let any origin read responses (`Access-Control-Allow-Origin: *`), scripts included.
     pub cors: bool,
     /// WebSocket clients served at once; more are refused with 503.
@@ -79,6 +79,9 @@ pub struct Config {
     /// File events the watcher holds while it works; a burst larger than this counts as lost
     /// events, and becomes one "everything changed" once the watcher has caught up.
     pub watch_backlog: usize,
+    /// The config file the settings were read from (canonical): a save to it is announced on
+    /// stderr, since only a restart applies it.
+    pub settings_file: Option<PathBuf>,
     /// How long a client may take to send its request headers. hyper enforces it only because
     /// the server sets a timer; without a bound, slow clients could hold connections forever.
     pub header_read_timeout: Duration,
@@ -111,6 +114,7 @@ impl Config {
             headers: Vec::new(),
             watch: Vec::new(),
             proxy_timeout: Duration::from_secs(30),
+            settings_file: None,
         }
     }
 

@@ -2,11 +2,16 @@
 
 pub mod cli;
 mod config;
+mod config_file;
 mod headers;
+mod hosts;
+mod layers;
 mod routes;
 
 pub use crate::reload::Polling;
 pub use cli::Cli;
 pub use config::{Config, Validated};
 pub use headers::{BadHeader, CustomHeader};
+pub use hosts::{BadHostRule, HostRule};
+pub use layers::{Settings, SettingsError};
 pub use routes::{BadMountRoute, BadProxyRoute, MountRoute, ProxyRoute};

@@ -808,7 +808,7 @@ async fn a_websocket_without_origin_or_from_an_allowed_host_passes() {
     let upstream = Upstream::start().await;
     let server = TestServer::start_with(static_site(), |config| {
         config.proxies = vec![upstream.route("/api")];
-        config.allowed_hosts = vec!["tunnel.example".into()];
+        config.allowed_hosts = vec!["tunnel.example".parse().unwrap()];
     })
     .await;
     // A command-line client sends no Origin.

@@ -223,7 +223,7 @@ async fn the_relaxing_flags_relax_only_their_rule() {
     let server = start(|config| {
         config.allow_hidden = true;
         config.follow_symlinks = true;
-        config.allowed_hosts = vec!["tunnel.example".into()];
+        config.allowed_hosts = vec!["tunnel.example".parse().unwrap()];
         config.cors = true;
     })
     .await;
