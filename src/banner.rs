@@ -75,3 +75,9 @@ pub fn print(root: &Path, addresses: &Addresses, port: u16, quiet: bool) {
     }
     let _ = out.flush();
 }
+
+/// One more start-up line on stdout. Whoever reads the `Local:` line may close stdout after it
+/// (`liveserve | head -1`): the server goes on without complaint.
+pub fn line(text: impl std::fmt::Display) {
+    let _ = writeln!(std::io::stdout(), "{text}");
+}

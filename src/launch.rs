@@ -58,13 +58,13 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         banner::print(&root, &addresses, bound.port, cli.quiet);
         if !cli.quiet {
             if let Some(file) = &settings.file {
-                println!("settings from {}", file.display());
+                banner::line(format_args!("settings from {}", file.display()));
             }
             for route in &config.proxies {
-                println!("proxying {route}");
+                banner::line(format_args!("proxying {route}"));
             }
             for mount in &config.mounts {
-                println!("serving {mount}");
+                banner::line(format_args!("serving {mount}"));
             }
         }
         if config.reload && !cli.quiet {
@@ -73,15 +73,15 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
                 .chain(&checked.watch_folders)
                 .map(|folder| folder.display().to_string())
                 .collect();
-            println!(
+            banner::line(format_args!(
                 "watching {}, ignoring {}",
                 folders.join(", "),
                 IgnoreRules::describe(&config.ignore, config.gitignore)
-            );
+            ));
             if cli.verbose
                 && let Some(summary) = prepared.watch_summary()
             {
-                println!("watching {summary}");
+                banner::line(format_args!("watching {summary}"));
             }
         }
         let mut listeners = Vec::new();

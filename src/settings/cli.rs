@@ -67,8 +67,7 @@ pub struct Cli {
         num_args = 0..=1,
         require_equals = true,
         default_missing_value = "true",
-        value_parser = switch("300", number::<u64>),
-        conflicts_with = "no_poll"
+        value_parser = switch("300", number::<u64>)
     )]
     pub poll: Option<Switch<u64>>,
 
@@ -191,7 +190,7 @@ pub struct Cli {
     pub proxy_timeout: u64,
 
     /// Print only the Local: URL line and errors.
-    #[arg(short, long, env = "LIVESERVE_QUIET", conflicts_with = "verbose")]
+    #[arg(short, long, env = "LIVESERVE_QUIET")]
     pub quiet: bool,
 
     /// Log every request and every batch of changes (to stderr).
@@ -199,17 +198,34 @@ pub struct Cli {
     pub verbose: bool,
 
     /// Read settings from FILE instead of ROOT/liveserve.toml. Flags and variables override it.
-    #[arg(
-        long,
-        env = "LIVESERVE_CONFIG",
-        value_name = "FILE",
-        conflicts_with = "no_config"
-    )]
+    #[arg(long, env = "LIVESERVE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
     /// Ignore ROOT/liveserve.toml.
     #[arg(long, env = "LIVESERVE_NO_CONFIG")]
     pub no_config: bool,
+}
+
+/// Settings (long names) that contradict each other when both are on. They are checked on the
+/// values, after parsing: clap's conflicts would also refuse `LIVESERVE_QUIET=0 liveserve -v`,
+/// where quiet is off.
+pub const CONTRADICTIONS: &[(&str, &str)] = &[
+    ("quiet", "verbose"),
+    ("poll", "no-poll"),
+    ("config", "no-config"),
+];
+
+/// The settings that contradict `name`.
+pub fn contradicting(name: &str) -> impl Iterator<Item = &'static str> + '_ {
+    CONTRADICTIONS.iter().filter_map(move |&(a, b)| {
+        if a == name {
+            Some(b)
+        } else if b == name {
+            Some(a)
+        } else {
+            None
+        }
+    })
 }
 
 /// A setting that may be given alone (`--open`), with a value (`--open=/docs/`), or, in a
@@ -321,6 +337,20 @@ impl Cli {
         Ok(config)
     }
 
+    /// The first pair of [`CONTRADICTIONS`] that are both on.
+    pub fn contradiction(&self) -> Option<(&'static str, &'static str)> {
+        let on = |name: &str| match name {
+            "quiet" => self.quiet,
+            "verbose" => self.verbose,
+            "poll" => self.poll.as_ref().and_then(Switch::on).is_some(),
+            "no-poll" => self.no_poll,
+            "config" => self.config.is_some(),
+            "no-config" => self.no_config,
+            _ => false,
+        };
+        CONTRADICTIONS.iter().copied().find(|(a, b)| on(a) && on(b))
+    }
+
     /// The page `--open` asks for, if any.
     pub fn open_path(&self) -> Option<&str> {
         self.open.as_ref().and_then(Switch::on).map(String::as_str)
@@ -363,6 +393,22 @@ mod tests {
         assert_eq!(cli.root, PathBuf::from("site"));
         assert_eq!(parse(&["--open=yes"]).unwrap().open_path(), Some("/"));
         assert_eq!(parse(&["--open=false"]).unwrap().open_path(), None);
+    }
+
+    #[test]
+    fn contradictions_are_about_values() {
+        assert_eq!(
+            parse(&["-q", "-v"]).unwrap().contradiction(),
+            Some(("quiet", "verbose"))
+        );
+        assert_eq!(
+            parse(&["--poll=off", "--no-poll"]).unwrap().contradiction(),
+            None
+        );
+        assert_eq!(
+            parse(&["--poll", "--no-poll"]).unwrap().contradiction(),
+            Some(("poll", "no-poll"))
+        );
     }
 
     #[test]

@@ -52,7 +52,7 @@ impl fmt::Display for Origin {
 impl Settings {
     /// Parses the arguments (the program's name first) over the environment and the config
     /// file. A key of the file that a flag or a variable also sets is left out, list and all,
-    /// and so is one that conflicts with a setting from there (`quiet` under `--verbose`).
+    /// and so is one that contradicts a setting from there (`quiet` under `--verbose`).
     pub fn from_args(
         args: impl IntoIterator<Item = impl Into<OsString>>,
     ) -> Result<Self, SettingsError> {
@@ -83,15 +83,13 @@ impl Settings {
                 )
             };
             for entry in config_file::read(file, &command).map_err(SettingsError::Invalid)? {
-                let arg = command
-                    .get_arguments()
-                    .find(|arg| arg.get_id() == entry.id.as_str())
-                    .expect("config file entries name arguments of the command");
                 let overridden = set_above(&entry.id)
-                    || command
-                        .get_arg_conflicts_with(arg)
-                        .iter()
-                        .any(|other| set_above(other.get_id().as_str()));
+                    || cli::contradicting(&entry.name).any(|other| {
+                        command
+                            .get_arguments()
+                            .find(|arg| arg.get_long() == Some(other))
+                            .is_some_and(|arg| set_above(arg.get_id().as_str()))
+                    });
                 if !overridden {
                     origins.insert(
                         entry.name,
@@ -116,6 +114,19 @@ impl Settings {
             .try_get_matches_from(layered)
             .map_err(|error| invalid(error, &origins))?;
         let cli = Cli::from_arg_matches(&matches).map_err(|error| invalid(error, &origins))?;
+        if let Some((a, b)) = cli.contradiction() {
+            let from: Vec<String> = [a, b]
+                .iter()
+                .filter_map(|name| origins.get(*name).map(Origin::to_string))
+                .collect();
+            let from = match from.is_empty() {
+                true => String::new(),
+                false => format!("{}: ", from.join(", ")),
+            };
+            return Err(SettingsError::Invalid(format!(
+                "{from}--{a} and --{b} contradict each other; give one of them"
+            )));
+        }
         Ok(Settings { cli, file, origins })
     }
 
