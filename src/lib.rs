@@ -3,7 +3,7 @@
 //! The binary is a thin wrapper over [`launch::run`]; programs that want the server in-process
 //! bind their own listeners and call [`app::run`] with a [`Config`].
 //!
-//! Two halves meet only in the reload hub: [`http`] answers requests (router, guards, sources,
+//! Two halves meet only in the reload hub: `http` answers requests (router, guards, sources,
 //! one response pipeline), `reload` watches files and decides what to tell the pages.
 
 mod access;

@@ -337,7 +337,7 @@ impl Cli {
         Ok(config)
     }
 
-    /// The first pair of [`CONTRADICTIONS`] that are both on.
+    /// The first pair of settings that contradict each other and are both on.
     pub fn contradiction(&self) -> Option<(&'static str, &'static str)> {
         let on = |name: &str| match name {
             "quiet" => self.quiet,

@@ -1,6 +1,6 @@
 //! What the server is told to do: the command line, and the [`Config`] it becomes.
 
-pub mod cli;
+mod cli;
 mod config;
 mod config_file;
 mod headers;
@@ -9,7 +9,7 @@ mod layers;
 mod routes;
 
 pub use crate::reload::Polling;
-pub use cli::Cli;
+pub use cli::{Cli, Switch};
 pub use config::{Config, Validated};
 pub use headers::{BadHeader, CustomHeader};
 pub use hosts::{BadHostRule, HostRule};
