@@ -176,6 +176,12 @@ impl Watcher {
                 thread.backends.watch_quietly(parent);
             }
         }
+        // A config file outside every tree (`--config ../dev.toml`) is seen through its folder.
+        if let Some(folder) = thread.settings_file.as_deref().and_then(Path::parent)
+            && !thread.roots().iter().any(|root| folder.starts_with(root))
+        {
+            thread.backends.watch_quietly(folder);
+        }
         let at_start = thread.counts();
         std::thread::Builder::new()
             .name("liveserve-watch".into())

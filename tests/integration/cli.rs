@@ -18,7 +18,7 @@ pub(crate) fn liveserve() -> Command {
 }
 
 /// Runs a command that is expected to exit at once, bounded by the test timeout.
-fn run_to_exit(mut command: Command) -> Output {
+pub(crate) fn run_to_exit(mut command: Command) -> Output {
     let child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -34,7 +34,7 @@ fn run_to_exit(mut command: Command) -> Output {
 }
 
 /// Asserts exit code `code` with exactly one line on stderr that contains `needle`.
-fn assert_one_line_error(output: &Output, code: i32, needle: &str) {
+pub(crate) fn assert_one_line_error(output: &Output, code: i32, needle: &str) {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(code), "stderr: {stderr}");
     assert_eq!(
@@ -134,14 +134,14 @@ impl Running {
         Running { child, lines }
     }
 
-    fn next_line(&self) -> String {
+    pub(crate) fn next_line(&self) -> String {
         self.lines
             .recv_timeout(TIMEOUT)
             .expect("liveserve printed a line in time")
     }
 
     /// Lines until the first one with `http://`, which is returned last.
-    fn lines_until_url(&self) -> Vec<String> {
+    pub(crate) fn lines_until_url(&self) -> Vec<String> {
         let mut lines = Vec::new();
         loop {
             let line = self.next_line();

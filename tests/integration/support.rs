@@ -83,8 +83,19 @@ impl TestServer {
     }
 
     pub async fn request(&self, method: &str, target: &str, headers: &[(&str, &str)]) -> Reply {
+        self.request_as("localhost", method, target, headers).await
+    }
+
+    /// [`TestServer::request`] with `host` as the `Host` header.
+    pub async fn request_as(
+        &self,
+        host: &str,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let mut raw =
-            format!("{method} {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+            format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
         for (name, value) in headers {
             raw.push_str(&format!("{name}: {value}\r\n"));
         }
