@@ -210,6 +210,8 @@ impl IgnoreRules {
 /// folder at the root), and an absolute path inside the root is made relative to it.
 fn parse_patterns(root: &Path, patterns: &[String]) -> Result<Gitignore, BadPattern> {
     let mut builder = GitignoreBuilder::new(root);
+    // A .gitignore takes `a[` literally, as git does; on the command line it is a typo to report.
+    builder.allow_unclosed_class(false);
     for pattern in patterns {
         builder
             .add_line(None, &normalize_pattern(root, pattern))

@@ -296,8 +296,9 @@ fn bad_flags_are_refused_in_one_line_before_anything_binds() {
     let folder = root.path().display().to_string();
     let missing = format!("/v={}", root.path().join("missing-dir").display());
     let (first, second) = (format!("/v={folder}"), format!("/v/={folder}"));
-    let cases: [(&[&str], &str); 14] = [
+    let cases: [(&[&str], &str); 15] = [
         (&["--ignore", "a{b"], "--ignore"),
+        (&["--ignore", "a["], "--ignore"),
         (&["--mount", &missing], "--mount"),
         (&["--mount", "v=dir"], "the route must start with '/'"),
         (
