@@ -21,7 +21,7 @@
 
 use std::convert::Infallible;
 use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -33,20 +33,62 @@ use hyper_util::rt::TokioIo;
 #[path = "support/mod.rs"]
 mod support;
 
-use support::{LoadOptions, Server, Vite, build_release_binary, get, load, load_tool};
+use support::{
+    KeepAlive, LoadOptions, LoadResult, Peer, Server, Vite, build_release_binary, get, load,
+    load_tool, static_web_server,
+};
 
 fn main() {
-    let (options, proxy_only) = parse_options();
+    let (options, mode) = parse_options();
     let binary = build_release_binary();
-    if !proxy_only {
-        static_files(&binary, &options);
+    match mode {
+        Mode::All => {
+            static_files(&binary, &options);
+            proxy(&binary, &options);
+        }
+        Mode::ProxyOnly => proxy(&binary, &options),
+        Mode::RustDocs(folder) => rust_docs(&binary, &folder),
     }
-    proxy(&binary, &options);
+}
+
+/// One row of the side-by-side table; `ratio` is liveserve's figure over the peer's.
+fn row(label: &str, ours: String, peer: Option<String>, ratio: Option<f64>) {
+    let peer = peer.unwrap_or_else(|| "-".into());
+    let ratio = ratio.map_or(String::new(), |ratio| format!("{ratio:.2}×"));
+    println!("{label:<40} {ours:>26} {peer:>26} {ratio:>7}");
+}
+
+fn header_row() {
+    row(
+        "what",
+        "liveserve".into(),
+        Some("static-web-server".into()),
+        None,
+    );
+}
+
+fn memory_row(label: &str, server: &Server, peer: Option<&Peer>) {
+    row(
+        label,
+        mib(server.rss_kib()),
+        peer.map(|peer| mib(peer.rss_kib())),
+        None,
+    );
+}
+
+/// Memory is read a second after the load, as it stays once a burst of requests is over.
+fn settle() {
+    std::thread::sleep(Duration::from_secs(1));
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
 }
 
 fn static_files(binary: &Path, options: &LoadOptions) {
     let site = tempfile::tempdir().expect("creating a temporary site");
     write_site(site.path());
+    let written = Instant::now();
 
     let startup = measure_startup(binary, site.path());
     println!(
@@ -55,50 +97,166 @@ fn static_files(binary: &Path, options: &LoadOptions) {
     );
 
     let server = Server::start(binary, site.path(), &[]);
-    // Idle: started, and one page served (as after opening it in a browser).
-    assert!(get(server.port, "/page.html").starts_with(b"HTTP/1.1 200"));
-    println!(
-        "idle memory (RSS): {:.1} MiB",
-        server.rss_kib() as f64 / 1024.0
-    );
-    for path in ["/small.css", "/big.bin"] {
-        assert!(
-            get(server.port, path).starts_with(b"HTTP/1.1 200"),
-            "{path} is served"
+    let peer = static_web_server(site.path());
+    if peer.is_none() {
+        println!(
+            "(static-web-server is not on PATH: `cargo install static-web-server` to compare)"
         );
     }
-
+    // A project's files have long settled; liveserve reads a file written in the last two
+    // seconds from the disk every time (see `FileCache`), so the load starts after that.
+    std::thread::sleep(Duration::from_secs(2).saturating_sub(written.elapsed()));
+    // Idle: started, and one page served (as after opening it in a browser).
+    assert!(get(server.port, "/page.html").starts_with(b"HTTP/1.1 200"));
+    if let Some(peer) = &peer {
+        assert!(get(peer.port, "/page.html").starts_with(b"HTTP/1.1 200"));
+    }
     println!(
-        "load: {}, {} connections, {} s per file, 2 cores shared with the server",
+        "load: {}, {} connections, {} s per file, 2 cores shared by the load generator and the server",
         load_tool(options),
         options.connections,
         options.seconds
     );
+    header_row();
+    memory_row("idle memory (RSS), one page served", &server, peer.as_ref());
     for (label, path) in [
         ("small stylesheet (600 B)", "/small.css"),
-        ("HTML page, script injected (2 KiB)", "/page.html"),
+        ("HTML page, 2 KiB (liveserve injects)", "/page.html"),
         ("1 MiB file", "/big.bin"),
     ] {
-        let result = load(server.port, path, options);
-        println!(
-            "{label:<38} {:>9.0} req/s   p99 {:>6.2} ms",
-            result.requests_per_second, result.p99_ms
+        let ours = load(server.port, path, options);
+        let theirs = peer.as_ref().map(|peer| load(peer.port, path, options));
+        let show = |result: &LoadResult| {
+            format!(
+                "{:.0} req/s, p99 {:.1} ms",
+                result.requests_per_second, result.p99_ms
+            )
+        };
+        row(
+            label,
+            show(&ours),
+            theirs.as_ref().map(show),
+            theirs.map(|theirs| ours.requests_per_second / theirs.requests_per_second),
         );
     }
-    println!(
-        "memory after load (RSS): {:.1} MiB",
-        server.rss_kib() as f64 / 1024.0
-    );
+    settle();
+    memory_row("memory after the load (RSS)", &server, peer.as_ref());
     server.stop();
 }
 
-fn parse_options() -> (LoadOptions, bool) {
+/// Serves a large real site nobody here wrote (the Rust documentation rustup installs) and
+/// requests every page once, liveserve and static-web-server alike, then reports memory.
+fn rust_docs(binary: &Path, folder: &Path) {
+    let pages = html_files(folder);
+    let largest = pages.iter().map(|(_, len)| *len).max().unwrap_or(0);
+    println!(
+        "{}: {} pages, the largest {:.1} MB; each requested once over 4 keep-alive connections",
+        folder.display(),
+        pages.len(),
+        largest as f64 / 1e6
+    );
+    let paths: Vec<String> = pages
+        .iter()
+        .map(|(path, _)| url_path(folder, path))
+        .collect();
+    let server = Server::start(binary, folder, &[]);
+    let peer = static_web_server(folder);
+    header_row();
+    memory_row("memory before (RSS)", &server, peer.as_ref());
+    let ours = crawl(server.port, &paths);
+    let theirs = peer.as_ref().map(|peer| crawl(peer.port, &paths));
+    let show = |(took, bytes): &(Duration, u64)| {
+        format!("{:.1} s, {:.0} MB", took.as_secs_f64(), *bytes as f64 / 1e6)
+    };
+    row(
+        "every page once: time, bytes received",
+        show(&ours),
+        theirs.as_ref().map(show),
+        theirs.map(|theirs| theirs.0.as_secs_f64() / ours.0.as_secs_f64()),
+    );
+    settle();
+    memory_row("memory after (RSS)", &server, peer.as_ref());
+}
+
+/// Every `.html` file below `folder`, with its size.
+fn html_files(folder: &Path) -> Vec<(PathBuf, u64)> {
+    let mut found = Vec::new();
+    let mut folders = vec![folder.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(metadata) = entry.metadata() else {
+                continue;
+            };
+            if metadata.is_dir() {
+                folders.push(path);
+            } else if path
+                .extension()
+                .is_some_and(|extension| extension == "html")
+            {
+                found.push((path, metadata.len()));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// The URL path of `file` below `root`, percent-encoded where a name needs it.
+fn url_path(root: &Path, file: &Path) -> String {
+    let inside = file.strip_prefix(root).unwrap();
+    inside
+        .iter()
+        .map(|name| {
+            percent_encoding::utf8_percent_encode(
+                &name.to_string_lossy(),
+                percent_encoding::NON_ALPHANUMERIC,
+            )
+            .to_string()
+            .replace("%2E", ".")
+            .replace("%2D", "-")
+            .replace("%5F", "_")
+        })
+        .fold(String::new(), |url, name| url + "/" + &name)
+}
+
+/// Requests every path once over 4 keep-alive connections; how long it took and how many bytes
+/// came back. Every answer must be a 200.
+fn crawl(port: u16, paths: &[String]) -> (Duration, u64) {
+    let started = Instant::now();
+    let workers: Vec<_> = paths
+        .chunks(paths.len().div_ceil(4).max(1))
+        .map(|share| {
+            let share = share.to_vec();
+            std::thread::spawn(move || {
+                let mut connection = KeepAlive::connect(port);
+                share.iter().map(|path| connection.get(path)).sum::<u64>()
+            })
+        })
+        .collect();
+    let bytes = workers
+        .into_iter()
+        .map(|worker| worker.join().unwrap())
+        .sum();
+    (started.elapsed(), bytes)
+}
+
+enum Mode {
+    All,
+    ProxyOnly,
+    RustDocs(PathBuf),
+}
+
+fn parse_options() -> (LoadOptions, Mode) {
     let mut options = LoadOptions {
         seconds: 5,
         connections: 50,
         builtin: false,
     };
-    let mut proxy_only = false;
+    let mut mode = Mode::All;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -115,11 +273,34 @@ fn parse_options() -> (LoadOptions, bool) {
                     .expect("--connections N")
             }
             "--builtin" => options.builtin = true,
-            "--proxy-only" => proxy_only = true,
+            "--proxy-only" => mode = Mode::ProxyOnly,
+            "--rust-docs" => {
+                mode = Mode::RustDocs(
+                    args.next()
+                        .map(PathBuf::from)
+                        .or_else(rust_docs_folder)
+                        .expect("--rust-docs [FOLDER]: no rustup docs found"),
+                )
+            }
             other => panic!("unknown option {other}; see the comment at the top of bench_http.rs"),
         }
     }
-    (options, proxy_only)
+    (options, mode)
+}
+
+/// The documentation of the first rustup toolchain that has it.
+fn rust_docs_folder() -> Option<PathBuf> {
+    let home = std::env::var_os("RUSTUP_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".rustup")))?;
+    let mut toolchains: Vec<PathBuf> = std::fs::read_dir(home.join("toolchains"))
+        .ok()?
+        .flatten()
+        .map(|entry| entry.path().join("share/doc/rust/html"))
+        .filter(|docs| docs.join("index.html").is_file())
+        .collect();
+    toolchains.sort();
+    toolchains.into_iter().next()
 }
 
 fn write_site(root: &Path) {
@@ -201,7 +382,7 @@ fn proxy(binary: &Path, options: &LoadOptions) {
             through.requests_per_second / direct.requests_per_second
         );
         if let Some(vite) = &vite {
-            let peer = load(vite.port, path, options);
+            let peer = load(vite.peer.port, path, options);
             line += &format!(
                 " | Vite {:>7.0} req/s p99 {:>5.2} ms ({:.2}×)",
                 peer.requests_per_second,

@@ -339,7 +339,7 @@ async fn browser_latency(binary: &Path) {
         std::fs::write(folder.path().join("index.html"), index).unwrap();
         let root = folder.path().to_path_buf();
         let server = Vite::start(&vite, folder, "");
-        let browser = open_page(server.port, "document.querySelector('style') !== null").await;
+        let browser = open_page(server.peer.port, "document.querySelector('style') !== null").await;
         rows.push((
             "Vite: HTML edit → new text in the page (reload)",
             html_edits(&browser, &root).await,

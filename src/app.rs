@@ -12,7 +12,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-use crate::http::{ClientAddr, Router, UpgradeSlot};
+use crate::http::{ClientAddr, FileCache, Router, UpgradeSlot};
+use crate::memory;
+use crate::protocol::Changed;
 use crate::reload::Reloading;
 use crate::settings::Config;
 
@@ -21,6 +23,10 @@ const MAX_REQUEST_HEAD: usize = 64 * 1024;
 
 /// The most header fields a request may carry; more get 431.
 const MAX_HEADERS: usize = 100;
+
+/// How much of a response a connection queues before waiting for the socket: one chunk of a
+/// file at a time, so a download's memory is one chunk however slowly it is read.
+const MAX_WRITE_QUEUE: usize = 64 * 1024;
 
 /// How long in-flight responses get to finish after shutdown is asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
@@ -52,13 +58,16 @@ pub struct Prepared {
 pub async fn prepare(config: Config) -> anyhow::Result<Prepared> {
     let root = config.canonical_root()?;
     let checked = config.validate()?;
+    let cache = Arc::new(FileCache::new(config.settle_before_caching));
     let reload = if config.reload {
-        Some(Reloading::start(&config, root.clone()).await?)
+        let cache = cache.clone();
+        let forget = move |changed: &Changed| cache.forget(changed);
+        Some(Reloading::start(&config, root.clone(), forget).await?)
     } else {
         None
     };
     let hub = reload.as_ref().map(|reload| reload.hub.clone());
-    let router = Arc::new(Router::new(&config, root, &checked, hub));
+    let router = Arc::new(Router::new(&config, root, &checked, hub, cache));
     Ok(Prepared {
         config,
         router,
@@ -99,7 +108,8 @@ async fn serve(
         .header_read_timeout(config.header_read_timeout)
         // Request heads larger than this get 431; pages never need that much.
         .max_header_size(MAX_REQUEST_HEAD)
-        .max_headers(MAX_HEADERS);
+        .max_headers(MAX_HEADERS)
+        .max_buf_size(MAX_WRITE_QUEUE);
 
     // Each listener accepts in its own task; the connections meet in one loop that owns them all.
     let (accepted_tx, mut accepted) = mpsc::channel::<TcpStream>(128);
@@ -111,15 +121,18 @@ async fn serve(
 
     let (stop_tx, stop) = watch::channel(false);
     let mut connections = JoinSet::new();
+    let mut memory = memory::AfterBursts::default();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             () = &mut shutdown => break,
             Some(stream) = accepted.recv() => {
                 connections.spawn(serve_connection(stream, http.clone(), router.clone(), stop.clone()));
+                memory.opened();
             }
             // Reap finished connections so the set does not grow with every one ever served.
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            Some(_) = connections.join_next(), if !connections.is_empty() => memory.closed(),
+            () = memory.burst_over() => memory.release(),
         }
     }
 

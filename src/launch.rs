@@ -9,8 +9,14 @@ use crate::app;
 use crate::banner;
 use crate::browser;
 use crate::listen::{self, Addresses, PortChoice};
+use crate::memory;
 use crate::reload::IgnoreRules;
 use crate::settings::{Cli, Settings};
+
+/// Threads for file reads and other blocking work. Each request makes one short trip there, so
+/// a few threads keep both cores busy; tokio's default (512) grows a thread per concurrent
+/// request under load, each costing memory and hand-offs.
+const MAX_BLOCKING_THREADS: usize = 8;
 
 /// Every setting is checked before a port is bound or a line is printed on stdout; an error
 /// names the variable or the config file line a bad value came from.
@@ -44,7 +50,12 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
             root.display()
         );
     }
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    memory::limit_arenas();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
+        .build()
+        .context("starting the async runtime")?;
     runtime.block_on(async {
         // Signal handlers go in before the URL is printed: whoever reads it may stop us at once.
         let shutdown = shutdown_signal()?;

@@ -52,13 +52,7 @@ impl Server {
 
     /// The server's resident memory, from /proc (Linux).
     pub fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
+        rss_kib(self.child.id())
     }
 
     pub fn pid(&self) -> u32 {
@@ -184,31 +178,10 @@ fn run_builtin(port: u16, path: &str, options: &LoadOptions) -> LoadResult {
             let path = path.to_owned();
             std::thread::spawn(move || {
                 let mut latencies = Vec::new();
-                let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-                stream.set_nodelay(true).unwrap();
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut writer = stream;
-                let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
-                let mut body = Vec::new();
+                let mut connection = KeepAlive::connect(port);
                 while Instant::now() < deadline {
                     let started = Instant::now();
-                    writer.write_all(request.as_bytes()).unwrap();
-                    let mut length = 0;
-                    let mut line = String::new();
-                    loop {
-                        line.clear();
-                        reader.read_line(&mut line).unwrap();
-                        if line == "\r\n" {
-                            break;
-                        }
-                        if let Some(value) =
-                            line.to_ascii_lowercase().strip_prefix("content-length:")
-                        {
-                            length = value.trim().parse().unwrap();
-                        }
-                    }
-                    body.resize(length, 0);
-                    reader.read_exact(&mut body).unwrap();
+                    connection.get(&path);
                     latencies.push(started.elapsed());
                 }
                 latencies
@@ -228,48 +201,151 @@ fn run_builtin(port: u16, path: &str, options: &LoadOptions) -> LoadResult {
     }
 }
 
+/// One keep-alive HTTP/1.1 connection that sends a request at a time.
+pub struct KeepAlive {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+    body: Vec<u8>,
+}
+
+impl KeepAlive {
+    pub fn connect(port: u16) -> KeepAlive {
+        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        KeepAlive {
+            reader: BufReader::new(stream.try_clone().unwrap()),
+            writer: stream,
+            body: Vec::new(),
+        }
+    }
+
+    /// GETs `path`, which must answer 200 with a `Content-Length`; returns the body's length.
+    pub fn get(&mut self, path: &str) -> u64 {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        self.writer.write_all(request.as_bytes()).unwrap();
+        let mut line = String::new();
+        self.reader.read_line(&mut line).unwrap();
+        assert!(line.starts_with("HTTP/1.1 200"), "GET {path}: {line}");
+        let mut length = 0;
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line).unwrap();
+            if line == "\r\n" {
+                break;
+            }
+            if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = value.trim().parse().unwrap();
+            }
+        }
+        self.body.resize(length, 0);
+        self.reader.read_exact(&mut self.body).unwrap();
+        length as u64
+    }
+}
+
+/// A peer's server process on a port chosen here, for measuring it in the same run; killed when
+/// dropped.
+pub struct Peer {
+    child: Child,
+    pub port: u16,
+}
+
+impl Peer {
+    /// A free loopback port to start a peer on.
+    pub fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    /// Starts `command`, which must listen on `port`, and waits until it does.
+    pub fn start(mut command: Command, port: u16) -> Peer {
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|error| panic!("starting {command:?}: {error}"));
+        // Wait until it listens (a benchmark may poll; tests may not).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "{command:?} did not start listening"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Peer { child, port }
+    }
+
+    /// Its resident memory, from /proc (Linux).
+    pub fn rss_kib(&self) -> u64 {
+        rss_kib(self.child.id())
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The resident memory of process `pid`, from /proc (Linux).
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// static-web-server serving `root`, when it is on `PATH` (`cargo install static-web-server`).
+pub fn static_web_server(root: &Path) -> Option<Peer> {
+    let version = Command::new("static-web-server")
+        .arg("--version")
+        .output()
+        .ok()?;
+    if !version.status.success() {
+        return None;
+    }
+    let port = Peer::free_port();
+    let mut command = Command::new("static-web-server");
+    command
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--log-level",
+            "error",
+        ])
+        .arg("--root")
+        .arg(root);
+    Some(Peer::start(command, port))
+}
+
 /// Vite's dev server on `folder` (kept alive with it), with `server_options` added to its
 /// `server` settings (e.g. a proxy), for measuring a peer in the same run.
 pub struct Vite {
-    child: Child,
-    pub port: u16,
+    pub peer: Peer,
     _folder: tempfile::TempDir,
 }
 
 impl Vite {
     pub fn start(binary: &Path, folder: tempfile::TempDir, server_options: &str) -> Vite {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = Peer::free_port();
         let config = format!(
             "export default {{ logLevel: 'silent', clearScreen: false, server: {{ host: '127.0.0.1', port: {port}, strictPort: true, {server_options} }} }};\n"
         );
         std::fs::write(folder.path().join("vite.config.mjs"), config).unwrap();
-        let child = Command::new(binary)
-            .current_dir(folder.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting Vite");
-        // Wait until it listens (a benchmark may poll; tests may not).
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "Vite did not start listening");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let mut command = Command::new(binary);
+        command.current_dir(folder.path());
         Vite {
-            child,
-            port,
+            peer: Peer::start(command, port),
             _folder: folder,
         }
-    }
-}
-
-impl Drop for Vite {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

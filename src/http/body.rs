@@ -1,10 +1,13 @@
-//! The response body: bytes already in memory, a file streamed from disk in chunks, or a stream
-//! passed through from elsewhere (a proxied response).
+//! The response body: parts in memory and ranges of open files (a static file, or a page with
+//! the reload script spliced in between two ranges of it), or a stream passed through from
+//! elsewhere (a proxied response).
 
+use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io;
 use std::ops::Range;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 
 use bytes::{Bytes, BytesMut};
@@ -16,16 +19,61 @@ use tokio::task::JoinHandle;
 
 /// How much of a file one read takes: large enough that a 1 MiB file is a handful of reads, small
 /// enough that many concurrent downloads stay cheap in memory.
-pub const CHUNK_SIZE: usize = 256 * 1024;
+pub const CHUNK_SIZE: usize = 64 * 1024;
 
 pub struct Body {
     kind: Kind,
 }
 
 enum Kind {
-    Bytes(Option<Bytes>),
-    File(FileStream),
+    Parts(Parts),
     Stream(UnsyncBoxBody<Bytes, io::Error>),
+}
+
+/// A piece of a body whose length is known before it is sent.
+#[derive(Clone)]
+pub enum Part {
+    Memory(Bytes),
+    /// `len` bytes of `file` from `offset`, read when they are sent.
+    File {
+        file: Arc<File>,
+        offset: u64,
+        len: u64,
+    },
+}
+
+impl Part {
+    fn len(&self) -> u64 {
+        match self {
+            Part::Memory(bytes) => bytes.len() as u64,
+            Part::File { len, .. } => *len,
+        }
+    }
+
+    /// The bytes of this part in `range` (relative to the part, within it).
+    fn cut(&self, range: Range<u64>) -> Part {
+        match self {
+            Part::Memory(bytes) => {
+                Part::Memory(bytes.slice(range.start as usize..range.end as usize))
+            }
+            Part::File { file, offset, .. } => Part::File {
+                file: file.clone(),
+                offset: offset + range.start,
+                len: range.end - range.start,
+            },
+        }
+    }
+}
+
+/// Parts still to send, and the read of the first one when it is a file.
+struct Parts {
+    queue: VecDeque<Part>,
+    /// A read on the blocking pool, for bytes the kernel does not have in memory.
+    reading: Option<JoinHandle<io::Result<Bytes>>>,
+    remaining: u64,
+    /// Whether to try reading from the page cache on this thread first (see
+    /// [`read_from_memory`]); off once the filesystem turns out not to offer that.
+    reads_inline: bool,
 }
 
 /// What [`Body::collect_up_to`] found.
@@ -41,12 +89,15 @@ impl Body {
         Body::from(Bytes::new())
     }
 
-    /// Streams `len` bytes of `file` from its current position.
-    pub fn file(file: File, len: u64) -> Self {
+    /// A body of these parts, in order.
+    pub fn parts(parts: impl IntoIterator<Item = Part>) -> Self {
+        let queue: VecDeque<Part> = parts.into_iter().filter(|part| part.len() > 0).collect();
         Body {
-            kind: Kind::File(FileStream {
-                state: State::Idle(Some(file)),
-                remaining: len,
+            kind: Kind::Parts(Parts {
+                remaining: queue.iter().map(Part::len).sum(),
+                queue,
+                reading: None,
+                reads_inline: true,
             }),
         }
     }
@@ -67,33 +118,62 @@ impl Body {
         http_body::Body::size_hint(self).exact()
     }
 
-    /// Just the bytes in `range`, for bodies that can be cut without reading them (in memory, or
-    /// a file); `None` for a stream. `range` must lie within the body.
-    pub fn slice(self, range: Range<u64>) -> Result<Body, Body> {
+    /// The parts of a body not yet started, or the body back for a stream.
+    fn into_parts(self) -> Result<Vec<Part>, Body> {
         match self.kind {
-            Kind::Bytes(bytes) => {
-                let bytes = bytes.unwrap_or_default();
-                Ok(Body::from(
-                    bytes.slice(range.start as usize..range.end as usize),
-                ))
-            }
-            Kind::File(FileStream {
-                state: State::Idle(Some(mut file)),
+            Kind::Parts(Parts {
+                queue,
+                reading: None,
                 ..
-            }) => match file.seek(SeekFrom::Current(range.start as i64)) {
-                Ok(_) => Ok(Body::file(file, range.end - range.start)),
-                Err(error) => Err(Body::from_error(error)),
-            },
+            }) => Ok(queue.into()),
             kind => Err(Body { kind }),
         }
     }
 
+    /// Just the bytes in `range`, for a body of parts; the body back for a stream. `range` must
+    /// lie within the body.
+    pub fn slice(self, range: Range<u64>) -> Result<Body, Body> {
+        let parts = self.into_parts()?;
+        let mut start = 0;
+        let mut kept = Vec::new();
+        for part in parts {
+            let end = start + part.len();
+            let from = range.start.max(start);
+            let to = range.end.min(end);
+            if from < to {
+                kept.push(part.cut(from - start..to - start));
+            }
+            start = end;
+        }
+        Ok(Body::parts(kept))
+    }
+
+    /// The body with each `(offset, bytes)` inserted at its offset (in the body as it is,
+    /// ascending), for a body of parts; the body back for a stream.
+    pub fn insert(self, inserts: Vec<(u64, Bytes)>) -> Result<Body, Body> {
+        let parts = self.into_parts()?;
+        let mut inserts = inserts.into_iter().peekable();
+        let mut start = 0;
+        let mut spliced = Vec::new();
+        for part in parts {
+            let end = start + part.len();
+            let mut done = start;
+            while let Some((at, bytes)) = inserts.next_if(|(at, _)| *at < end) {
+                let at = at.max(done);
+                spliced.push(part.cut(done - start..at - start));
+                spliced.push(Part::Memory(bytes));
+                done = at;
+            }
+            spliced.push(part.cut(done - start..end - start));
+            start = end;
+        }
+        spliced.extend(inserts.map(|(_, bytes)| Part::Memory(bytes)));
+        Ok(Body::parts(spliced))
+    }
+
     /// Reads the whole body into memory if it is at most `limit` bytes long.
     pub async fn collect_up_to(self, limit: usize) -> io::Result<Collected> {
-        let mut stream = match self.kind {
-            Kind::Bytes(bytes) => return Ok(Collected::Complete(bytes.unwrap_or_default())),
-            kind => Body { kind },
-        };
+        let mut stream = self;
         let mut collected = BytesMut::new();
         while let Some(frame) = stream.frame().await {
             let Ok(data) = frame?.into_data() else {
@@ -133,62 +213,178 @@ impl Body {
 
 impl From<Bytes> for Body {
     fn from(bytes: Bytes) -> Self {
-        Body {
-            kind: Kind::Bytes(Some(bytes).filter(|bytes| !bytes.is_empty())),
+        Body::parts([Part::Memory(bytes)])
+    }
+}
+
+/// Reads up to [`CHUNK_SIZE`] bytes of `file` from `offset` (fewer only at its end).
+pub fn read_at(file: &File, offset: u64, len: usize) -> io::Result<Bytes> {
+    let mut buffer = ReadBuffer::take();
+    let len = len.min(CHUNK_SIZE);
+    let mut filled = 0;
+    while filled < len {
+        match positioned_read(file, &mut buffer.bytes[filled..len], offset + filled as u64) {
+            Ok(0) => break,
+            Ok(read) => filled += read,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    buffer.len = filled;
+    Ok(Bytes::from_owner(buffer))
+}
+
+/// How many read buffers are kept for reuse: about as many as reads run at once.
+const KEPT_BUFFERS: usize = 8;
+
+/// Read buffers no longer in use. A fresh buffer of [`CHUNK_SIZE`] is memory the kernel has to
+/// map and clear page by page, which costs about as much as reading into it.
+static FREE_BUFFERS: Mutex<Vec<Box<[u8]>>> = Mutex::new(Vec::new());
+
+/// A buffer of [`CHUNK_SIZE`] bytes, the first `len` of them read; back to [`FREE_BUFFERS`] when
+/// the last [`Bytes`] made from it is dropped (sent, usually).
+struct ReadBuffer {
+    bytes: Box<[u8]>,
+    len: usize,
+}
+
+impl ReadBuffer {
+    fn take() -> ReadBuffer {
+        let kept = FREE_BUFFERS.lock().ok().and_then(|mut free| free.pop());
+        ReadBuffer {
+            bytes: kept.unwrap_or_else(|| vec![0; CHUNK_SIZE].into_boxed_slice()),
+            len: 0,
         }
     }
 }
 
-/// Reads up to `limit` bytes from `file`; fewer only at end of file.
-fn read_chunk(file: &mut File, limit: usize) -> io::Result<Bytes> {
-    let mut chunk = Vec::with_capacity(limit);
-    file.take(limit as u64).read_to_end(&mut chunk)?;
-    Ok(Bytes::from(chunk))
+impl AsRef<[u8]> for ReadBuffer {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
 }
 
-struct FileStream {
-    state: State,
-    remaining: u64,
-}
-
-/// File reads block, so each one runs on tokio's blocking pool; the file travels with the read.
-enum State {
-    Idle(Option<File>),
-    Reading(JoinHandle<(File, io::Result<Bytes>)>),
-}
-
-impl FileStream {
-    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
-        if self.remaining == 0 {
-            return Poll::Ready(None);
+impl Drop for ReadBuffer {
+    fn drop(&mut self) {
+        if let Ok(mut free) = FREE_BUFFERS.lock()
+            && free.len() < KEPT_BUFFERS
+        {
+            free.push(std::mem::take(&mut self.bytes));
         }
-        loop {
-            match &mut self.state {
-                State::Idle(file) => {
-                    let Some(mut file) = file.take() else {
-                        return Poll::Ready(None);
-                    };
-                    let limit = CHUNK_SIZE.min(self.remaining.try_into().unwrap_or(usize::MAX));
-                    self.state = State::Reading(tokio::task::spawn_blocking(move || {
-                        let chunk = read_chunk(&mut file, limit);
-                        (file, chunk)
+    }
+}
+
+/// What [`read_from_memory`] found.
+enum FromMemory {
+    Read(io::Result<Bytes>),
+    /// The bytes are not in the page cache: reading them would wait for a disk.
+    NotThere,
+    /// The filesystem (tmpfs, FUSE) or the system cannot be asked.
+    CannotAsk,
+}
+
+/// Reads up to `len` bytes of `file` from `offset` on this thread if the kernel has them in its
+/// page cache, as it does for a file just written or read; otherwise the read is left to the
+/// blocking pool. Reading from memory takes microseconds, while a trip to the pool costs two
+/// thread wake-ups per chunk.
+#[cfg(target_os = "linux")]
+fn read_from_memory(file: &File, offset: u64, len: usize) -> FromMemory {
+    use std::os::fd::AsRawFd;
+    let Ok(offset) = libc::off_t::try_from(offset) else {
+        return FromMemory::CannotAsk;
+    };
+    let mut buffer = ReadBuffer::take();
+    let target = libc::iovec {
+        iov_base: buffer.bytes.as_mut_ptr().cast(),
+        iov_len: len.min(CHUNK_SIZE),
+    };
+    // SAFETY: `target` describes bytes of `buffer`, which outlives the call, and the descriptor
+    // belongs to `file`, open for the whole call.
+    let read = unsafe { libc::preadv2(file.as_raw_fd(), &target, 1, offset, libc::RWF_NOWAIT) };
+    let Ok(read) = usize::try_from(read) else {
+        let error = io::Error::last_os_error();
+        return match error.raw_os_error() {
+            Some(libc::EAGAIN | libc::EINTR) => FromMemory::NotThere,
+            Some(libc::EOPNOTSUPP | libc::ENOSYS | libc::EINVAL) => FromMemory::CannotAsk,
+            _ => FromMemory::Read(Err(error)),
+        };
+    };
+    buffer.len = read;
+    FromMemory::Read(Ok(Bytes::from_owner(buffer)))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn read_from_memory(_: &File, _: u64, _: usize) -> FromMemory {
+    FromMemory::CannotAsk
+}
+
+#[cfg(unix)]
+fn positioned_read(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buffer, offset)
+}
+
+#[cfg(windows)]
+fn positioned_read(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buffer, offset)
+}
+
+impl Parts {
+    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
+        let chunk = loop {
+            if let Some(reading) = &mut self.reading {
+                let chunk = ready!(Pin::new(reading).poll(cx)).map_err(io::Error::other);
+                self.reading = None;
+                break chunk.and_then(|chunk| chunk);
+            }
+            match self.queue.front() {
+                None => return Poll::Ready(None),
+                Some(Part::Memory(bytes)) => break Ok(bytes.clone()),
+                Some(Part::File { file, offset, len }) => {
+                    let (file, offset) = (file.clone(), *offset);
+                    let limit = CHUNK_SIZE.min(usize::try_from(*len).unwrap_or(usize::MAX));
+                    if self.reads_inline {
+                        match read_from_memory(&file, offset, limit) {
+                            FromMemory::Read(chunk) => break chunk,
+                            FromMemory::NotThere => {}
+                            FromMemory::CannotAsk => self.reads_inline = false,
+                        }
+                    }
+                    self.reading = Some(tokio::task::spawn_blocking(move || {
+                        read_at(&file, offset, limit)
                     }));
                 }
-                State::Reading(read) => {
-                    let (file, chunk) =
-                        ready!(Pin::new(read).poll(cx)).map_err(io::Error::other)?;
-                    self.state = State::Idle(Some(file));
-                    let chunk = chunk?;
-                    if chunk.is_empty() {
-                        // The file shrank while it was being sent: the promised length cannot be
-                        // kept, so the connection has to be cut.
-                        self.state = State::Idle(None);
-                        return Poll::Ready(Some(Err(io::ErrorKind::UnexpectedEof.into())));
-                    }
-                    self.remaining -= chunk.len() as u64;
-                    return Poll::Ready(Some(Ok(chunk)));
-                }
             }
+        };
+        let chunk = match chunk {
+            // The file shrank while it was being sent: the promised length cannot be kept, so
+            // the connection has to be cut.
+            Ok(chunk) if chunk.is_empty() => Err(io::ErrorKind::UnexpectedEof.into()),
+            other => other,
+        };
+        match chunk {
+            Ok(chunk) => {
+                self.advance(chunk.len() as u64);
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Err(error) => {
+                self.queue.clear();
+                self.remaining = 0;
+                Poll::Ready(Some(Err(error)))
+            }
+        }
+    }
+
+    /// Counts `sent` bytes of the first part as sent.
+    fn advance(&mut self, sent: u64) {
+        self.remaining -= sent;
+        let Some(front) = self.queue.front_mut() else {
+            return;
+        };
+        let left = front.len() - sent;
+        if left == 0 {
+            self.queue.pop_front();
+        } else {
+            *front = front.cut(sent..sent + left);
         }
     }
 }
@@ -202,8 +398,7 @@ impl http_body::Body for Body {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         match &mut self.get_mut().kind {
-            Kind::Bytes(bytes) => Poll::Ready(bytes.take().map(|bytes| Ok(Frame::data(bytes)))),
-            Kind::File(stream) => stream
+            Kind::Parts(parts) => parts
                 .poll_chunk(cx)
                 .map(|chunk| chunk.map(|chunk| chunk.map(Frame::data))),
             Kind::Stream(stream) => Pin::new(stream).poll_frame(cx),
@@ -212,19 +407,95 @@ impl http_body::Body for Body {
 
     fn is_end_stream(&self) -> bool {
         match &self.kind {
-            Kind::Bytes(bytes) => bytes.is_none(),
-            Kind::File(stream) => stream.remaining == 0,
+            Kind::Parts(parts) => parts.remaining == 0,
             Kind::Stream(stream) => stream.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
-            Kind::Bytes(bytes) => {
-                SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
-            }
-            Kind::File(stream) => SizeHint::with_exact(stream.remaining),
+            Kind::Parts(parts) => SizeHint::with_exact(parts.remaining),
             Kind::Stream(stream) => stream.size_hint(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn memory(text: &'static str) -> Part {
+        Part::Memory(Bytes::from_static(text.as_bytes()))
+    }
+
+    async fn text(body: Body) -> String {
+        let bytes = body.collect().await.unwrap().to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    fn file_part(content: &[u8]) -> Part {
+        let mut file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut file, content).unwrap();
+        Part::File {
+            file: Arc::new(file),
+            offset: 0,
+            len: content.len() as u64,
+        }
+    }
+
+    #[tokio::test]
+    async fn inserts_go_at_their_offsets_across_parts() {
+        let body = Body::parts([memory("abc"), file_part(b"defgh"), memory("ij")]);
+        let inserts = [(0, "<0>"), (3, "<3>"), (5, "<5>"), (8, "<8>"), (10, "<10>")]
+            .map(|(at, text)| (at, Bytes::from_static(text.as_bytes())));
+        let body = body.insert(inserts.to_vec()).ok().unwrap();
+        assert_eq!(body.exact_len(), Some(10 + 3 * 4 + 4));
+        assert_eq!(text(body).await, "<0>abc<3>de<5>fgh<8>ij<10>");
+    }
+
+    #[tokio::test]
+    async fn a_slice_cuts_across_parts() {
+        let parts = [memory("abc"), file_part(b"defgh"), memory("ij")];
+        for (range, expected) in [
+            (0..10, "abcdefghij"),
+            (2..4, "cd"),
+            (4..9, "efghi"),
+            (9..10, "j"),
+        ] {
+            let body = Body::parts(parts.clone())
+                .slice(range.clone())
+                .ok()
+                .unwrap();
+            assert_eq!(body.exact_len(), Some(range.end - range.start));
+            assert_eq!(text(body).await, expected);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_file_part_larger_than_a_chunk_is_read_in_chunks() {
+        let content: Vec<u8> = (0..CHUNK_SIZE * 2 + 17).map(|i| (i % 251) as u8).collect();
+        let mut body = Body::parts([file_part(&content)]);
+        let mut chunks = Vec::new();
+        while let Some(frame) = body.frame().await {
+            chunks.push(frame.unwrap().into_data().unwrap());
+        }
+        assert_eq!(
+            chunks.iter().map(Bytes::len).collect::<Vec<_>>(),
+            [CHUNK_SIZE, CHUNK_SIZE, 17]
+        );
+        assert_eq!(chunks.concat(), content);
+    }
+
+    #[tokio::test]
+    async fn a_file_that_shrank_cuts_the_body() {
+        let Part::File { file, .. } = file_part(b"abc") else {
+            unreachable!()
+        };
+        let body = Body::parts([Part::File {
+            file,
+            offset: 0,
+            len: 10,
+        }]);
+        assert!(body.collect().await.is_err());
     }
 }

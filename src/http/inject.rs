@@ -76,17 +76,184 @@ pub fn escape_html(text: &str) -> String {
 /// Where the tags go, or `None` if the page already has a script tag that loads the client (so a
 /// page is never injected twice).
 pub fn injection_point(html: &[u8]) -> Option<InjectionPoints> {
-    let mut scanner = Scanner::default();
-    scanner.scan(html);
-    if scanner.has_client {
-        return None;
+    let mut scanner = PageScanner::default();
+    scanner.feed(html);
+    scanner.finish()
+}
+
+/// Finds the injection points of a page read piece by piece: only an unfinished construct at the
+/// end of a piece (a tag, a comment, a script's text) is kept for the next one, so a page of any
+/// size is scanned in little memory, with the same answer as [`injection_point`] over the whole.
+#[derive(Default)]
+pub struct PageScanner {
+    found: Found,
+    /// The unfinished construct at the end of the pieces so far.
+    pending: Vec<u8>,
+    /// Where `pending` starts in the page.
+    pending_at: usize,
+    /// The rest of the page is text (after `<plaintext>`): nothing more to find.
+    done: bool,
+}
+
+/// A construct that starts this close to the end of a piece is finished with the next piece: the
+/// longest fixed text the scanner decides on (`</noframes` plus the byte after it, `<![CDATA[`)
+/// fits.
+const LOOKAHEAD: usize = 16;
+
+impl PageScanner {
+    /// Scans the next piece of the page.
+    pub fn feed(&mut self, piece: &[u8]) {
+        if self.done {
+            return;
+        }
+        let scanned = if self.pending.is_empty() {
+            let scanned = self.scan(piece, false);
+            self.pending.extend_from_slice(&piece[scanned..]);
+            scanned
+        } else {
+            self.pending.extend_from_slice(piece);
+            let pending = std::mem::take(&mut self.pending);
+            let scanned = self.scan(&pending, false);
+            self.pending = pending;
+            self.pending.drain(..scanned);
+            scanned
+        };
+        self.pending_at += scanned;
     }
-    let main = scanner
-        .last_body_end
-        .or(scanner.last_html_end)
-        .unwrap_or(html.len());
-    let early = scanner.head_open_end.filter(|&early| early < main);
-    Some(InjectionPoints { early, main })
+
+    /// The injection points, once the whole page has been fed.
+    pub fn finish(mut self) -> Option<InjectionPoints> {
+        let pending = std::mem::take(&mut self.pending);
+        let len = self.pending_at + pending.len();
+        if !self.done {
+            self.scan(&pending, true);
+        }
+        let found = self.found;
+        if found.has_client {
+            return None;
+        }
+        let main = found.last_body_end.or(found.last_html_end).unwrap_or(len);
+        let early = found.head_open_end.filter(|&early| early < main);
+        Some(InjectionPoints { early, main })
+    }
+
+    /// Scans `html`, which starts at `pending_at` in the page, up to a construct it cannot finish
+    /// unless `last`; returns how much of it is done with.
+    fn scan(&mut self, html: &[u8], last: bool) -> usize {
+        let unfinished = |end: usize| !last && end + LOOKAHEAD > html.len();
+        let mut at = 0;
+        while let Some(offset) = memchr(b'<', &html[at..]) {
+            let open = at + offset;
+            if unfinished(open) {
+                return open;
+            }
+            let before = self.found;
+            let mut step = Step {
+                found: &mut self.found,
+                html,
+                offset: self.pending_at,
+            };
+            match step.construct(open) {
+                None => {
+                    self.done = true;
+                    return html.len();
+                }
+                Some(next) if unfinished(next) => {
+                    self.found = before;
+                    return open;
+                }
+                Some(next) => at = next,
+            }
+        }
+        html.len()
+    }
+}
+
+/// What the scan has found so far; offsets are in the whole page.
+#[derive(Default, Clone, Copy)]
+struct Found {
+    /// Just past the first `<head ...>` start tag.
+    head_open_end: Option<usize>,
+    last_body_end: Option<usize>,
+    last_html_end: Option<usize>,
+    has_client: bool,
+    /// Depth inside `<svg>`/`<math>`, where `<script/>` and `<style/>` can be self-closing.
+    foreign_depth: usize,
+}
+
+/// One construct of `html` (which starts at `offset` in the page) read into `found`.
+struct Step<'a> {
+    found: &'a mut Found,
+    html: &'a [u8],
+    offset: usize,
+}
+
+impl Step<'_> {
+    /// Reads the construct at `open` (a `<`); returns where scanning continues, or `None` if the
+    /// rest of the document is text (`<plaintext>`).
+    fn construct(&mut self, open: usize) -> Option<usize> {
+        let html = self.html;
+        let rest = &html[open..];
+        Some(if rest.starts_with(b"<!--") {
+            end_of_comment(html, open)
+        } else if starts_with_ignore_case(rest, b"<![CDATA[") {
+            skip_past(html, open + 9, b"]]>")
+        } else if rest.starts_with(b"<!") || rest.starts_with(b"<?") {
+            skip_past(html, open + 2, b">")
+        } else if rest.starts_with(b"</") && rest.get(2).is_some_and(u8::is_ascii_alphabetic) {
+            self.end_tag(open)
+        } else if rest.get(1).is_some_and(u8::is_ascii_alphabetic) {
+            return self.start_tag(open);
+        } else {
+            open + 1
+        })
+    }
+
+    /// Records `</body>` and `</html>`; returns where scanning continues.
+    fn end_tag(&mut self, open: usize) -> usize {
+        let html = self.html;
+        let name_end = tag_name_end(html, open + 2);
+        let name = &html[open + 2..name_end];
+        if name.eq_ignore_ascii_case(b"body") {
+            self.found.last_body_end = Some(self.offset + open);
+        } else if name.eq_ignore_ascii_case(b"html") {
+            self.found.last_html_end = Some(self.offset + open);
+        } else if is_foreign_root(name) {
+            self.found.foreign_depth = self.found.foreign_depth.saturating_sub(1);
+        }
+        skip_past(html, name_end, b">")
+    }
+
+    /// Skips a start tag and, for raw-text elements, their content. Returns where scanning
+    /// continues, or `None` if the rest of the document is text (`<plaintext>`).
+    fn start_tag(&mut self, open: usize) -> Option<usize> {
+        let html = self.html;
+        let found = &mut *self.found;
+        let name_end = tag_name_end(html, open + 1);
+        let name = &html[open + 1..name_end];
+        let (tag_end, self_closing) = skip_attributes(html, name_end);
+        if name.eq_ignore_ascii_case(b"script")
+            && find(&html[name_end..tag_end], CLIENT_PATH.as_bytes()).is_some()
+        {
+            found.has_client = true;
+        }
+        if is_foreign_root(name) && !self_closing {
+            found.foreign_depth += 1;
+        }
+        if name.eq_ignore_ascii_case(b"head") && found.head_open_end.is_none() {
+            found.head_open_end = Some(self.offset + tag_end);
+        }
+        if name.eq_ignore_ascii_case(b"plaintext") {
+            return None;
+        }
+        let raw_text = RAW_TEXT_ELEMENTS
+            .iter()
+            .any(|raw| name.eq_ignore_ascii_case(raw));
+        if raw_text && !(self_closing && found.foreign_depth > 0) {
+            return Some(end_of_raw_text(html, tag_end, name));
+        }
+        Some(tag_end)
+    }
 }
 
 /// Elements whose content a browser reads as text up to the matching end tag.
@@ -101,86 +268,6 @@ const RAW_TEXT_ELEMENTS: &[&[u8]] = &[
     b"noframes",
     b"noscript",
 ];
-
-#[derive(Default)]
-struct Scanner {
-    /// Just past the first `<head ...>` start tag.
-    head_open_end: Option<usize>,
-    last_body_end: Option<usize>,
-    last_html_end: Option<usize>,
-    has_client: bool,
-    /// Depth inside `<svg>`/`<math>`, where `<script/>` and `<style/>` can be self-closing.
-    foreign_depth: usize,
-}
-
-impl Scanner {
-    fn scan(&mut self, html: &[u8]) {
-        let mut at = 0;
-        while let Some(offset) = memchr(b'<', &html[at..]) {
-            let open = at + offset;
-            let rest = &html[open..];
-            at = if rest.starts_with(b"<!--") {
-                end_of_comment(html, open)
-            } else if starts_with_ignore_case(rest, b"<![CDATA[") {
-                skip_past(html, open + 9, b"]]>")
-            } else if rest.starts_with(b"<!") || rest.starts_with(b"<?") {
-                skip_past(html, open + 2, b">")
-            } else if rest.starts_with(b"</") && rest.get(2).is_some_and(u8::is_ascii_alphabetic) {
-                self.end_tag(html, open)
-            } else if rest.get(1).is_some_and(u8::is_ascii_alphabetic) {
-                match self.start_tag(html, open) {
-                    Some(next) => next,
-                    None => return,
-                }
-            } else {
-                open + 1
-            };
-        }
-    }
-
-    /// Records `</body>` and `</html>`; returns where scanning continues.
-    fn end_tag(&mut self, html: &[u8], open: usize) -> usize {
-        let name_end = tag_name_end(html, open + 2);
-        let name = &html[open + 2..name_end];
-        if name.eq_ignore_ascii_case(b"body") {
-            self.last_body_end = Some(open);
-        } else if name.eq_ignore_ascii_case(b"html") {
-            self.last_html_end = Some(open);
-        } else if is_foreign_root(name) {
-            self.foreign_depth = self.foreign_depth.saturating_sub(1);
-        }
-        skip_past(html, name_end, b">")
-    }
-
-    /// Skips a start tag and, for raw-text elements, their content. Returns where scanning
-    /// continues, or `None` if the rest of the document is text (`<plaintext>`).
-    fn start_tag(&mut self, html: &[u8], open: usize) -> Option<usize> {
-        let name_end = tag_name_end(html, open + 1);
-        let name = &html[open + 1..name_end];
-        let (tag_end, self_closing) = skip_attributes(html, name_end);
-        if name.eq_ignore_ascii_case(b"script")
-            && find(&html[name_end..tag_end], CLIENT_PATH.as_bytes()).is_some()
-        {
-            self.has_client = true;
-        }
-        if is_foreign_root(name) && !self_closing {
-            self.foreign_depth += 1;
-        }
-        if name.eq_ignore_ascii_case(b"head") && self.head_open_end.is_none() {
-            self.head_open_end = Some(tag_end);
-        }
-        if name.eq_ignore_ascii_case(b"plaintext") {
-            return None;
-        }
-        let raw_text = RAW_TEXT_ELEMENTS
-            .iter()
-            .any(|raw| name.eq_ignore_ascii_case(raw));
-        if raw_text && !(self_closing && self.foreign_depth > 0) {
-            return Some(end_of_raw_text(html, tag_end, name));
-        }
-        Some(tag_end)
-    }
-}
 
 fn is_foreign_root(name: &[u8]) -> bool {
     name.eq_ignore_ascii_case(b"svg") || name.eq_ignore_ascii_case(b"math")
@@ -447,6 +534,27 @@ mod properties {
                 restored.drain(at..at + EARLY_TAG.len());
             }
             prop_assert_eq!(restored, page);
+        }
+
+        #[test]
+        fn scanning_in_pieces_finds_what_scanning_the_whole_finds(
+            page in html(),
+            cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..6),
+        ) {
+            let mut cuts: Vec<usize> = cuts.iter().map(|cut| cut.index(page.len() + 1)).collect();
+            cuts.sort_unstable();
+            let mut scanner = PageScanner::default();
+            let mut from = 0;
+            for cut in cuts.into_iter().chain([page.len()]) {
+                scanner.feed(&page[from..cut]);
+                from = cut;
+            }
+            prop_assert_eq!(scanner.finish(), injection_point(&page));
+            let mut bytewise = PageScanner::default();
+            for byte in page.chunks(1) {
+                bytewise.feed(byte);
+            }
+            prop_assert_eq!(bytewise.finish(), injection_point(&page));
         }
     }
 }

@@ -20,4 +20,5 @@ mod websocket;
 
 pub use proxy::ClientAddr;
 pub use router::Router;
+pub use static_files::{DEFAULT_SETTLE, FileCache};
 pub use upgrade::UpgradeSlot;

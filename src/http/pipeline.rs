@@ -16,13 +16,13 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 
 use crate::http::body::{Body, Collected};
 use crate::http::decode;
-use crate::http::inject;
+use crate::http::inject::{self, EARLY_TAG, InjectionPoints};
 use crate::http::validators::{self, RangeAnswer};
 use crate::settings::CustomHeader;
 
-/// HTML pages larger than this are sent as they are, without the reload script: finding the
-/// injection point needs the whole page in memory.
-pub const MAX_INJECTED_PAGE: usize = 16 * 1024 * 1024;
+/// Proxied HTML pages larger than this are sent as they are, without the reload script: finding
+/// the injection point of a page that arrives as a stream needs the whole page in memory.
+const MAX_INJECTED_PAGE: usize = 16 * 1024 * 1024;
 
 /// Put in a response's extensions by its source: this HTML page gets the reload script, whose
 /// tag names `data_path` (the URL path the page was served for), the `generation` it was served
@@ -32,6 +32,9 @@ pub struct InjectInto {
     pub data_path: String,
     pub generation: u64,
     pub proxied: bool,
+    /// Where the tags go, when the source knows (a static page, scanned once per version): the
+    /// body is then sent with the tags spliced in, never held whole.
+    pub points: Option<InjectionPoints>,
 }
 
 impl InjectInto {
@@ -96,7 +99,10 @@ impl Pipeline {
         mut response: Response<Body>,
     ) -> Response<Body> {
         if let Some(page) = response.extensions_mut().remove::<InjectInto>() {
-            response = inject_script(response, &page.tag()).await;
+            response = match page.points {
+                Some(points) => splice_script(response, points, page.tag()),
+                None => inject_script(response, &page.tag()).await,
+            };
         }
         if !request.range_headers.is_empty() {
             response = apply_range(&request.range_headers, response);
@@ -138,6 +144,24 @@ impl Pipeline {
     }
 }
 
+/// The page with the tags put in at `points`, part by part: nothing is copied or held whole.
+fn splice_script(response: Response<Body>, points: InjectionPoints, tag: String) -> Response<Body> {
+    let (mut parts, body) = response.into_parts();
+    let mut inserts = Vec::with_capacity(2);
+    if let Some(early) = points.early {
+        inserts.push((early as u64, Bytes::from_static(EARLY_TAG.as_bytes())));
+    }
+    inserts.push((points.main as u64, Bytes::from(tag)));
+    let body = match body.insert(inserts) {
+        Ok(spliced) => {
+            rewritten(&mut parts.headers, spliced.exact_len().unwrap_or_default());
+            spliced
+        }
+        Err(unchanged) => unchanged,
+    };
+    Response::from_parts(parts, body)
+}
+
 /// The page with the reload script in it. A page too large to hold, or whose body fails, is sent
 /// as it came.
 async fn inject_script(response: Response<Body>, tag: &str) -> Response<Body> {
@@ -166,17 +190,20 @@ async fn inject_script(response: Response<Body>, tag: &str) -> Response<Body> {
         }
     }
     let injected = inject::inject(&page, tag);
-    parts
-        .headers
-        .insert(CONTENT_LENGTH, HeaderValue::from(injected.len()));
+    rewritten(&mut parts.headers, injected.len() as u64);
+    Response::from_parts(parts, Body::from(injected))
+}
+
+/// The headers of a page the script was put into, now `len` bytes long.
+fn rewritten(headers: &mut HeaderMap, len: u64) {
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
     // The bytes are not the source's any more: its entity tag only still says "the same page".
-    if let Some(etag) = parts.headers.get(ETAG).and_then(|tag| tag.to_str().ok())
+    if let Some(etag) = headers.get(ETAG).and_then(|tag| tag.to_str().ok())
         && !etag.starts_with("W/")
         && let Ok(weak) = HeaderValue::from_str(&format!("W/{etag}"))
     {
-        parts.headers.insert(ETAG, weak);
+        headers.insert(ETAG, weak);
     }
-    Response::from_parts(parts, Body::from(injected))
 }
 
 /// Answers `Range` over a complete body the pipeline can cut (in memory, or a file), when the

@@ -15,7 +15,7 @@ use crate::http::internal::{self, Internal};
 use crate::http::pages;
 use crate::http::pipeline::{Pipeline, RequestFacts};
 use crate::http::proxy::{self, Proxy};
-use crate::http::static_files::StaticFiles;
+use crate::http::static_files::{FileCache, StaticFiles};
 use crate::http::upgrade::UpgradeSlot;
 use crate::reload::ReloadHub;
 use crate::settings::{Config, Validated};
@@ -42,12 +42,14 @@ enum Source {
 
 impl Router {
     /// `root` is the canonical root (`Config::canonical_root`), `checked` what validating
-    /// `config` found; `hub` is there when live reload is on.
+    /// `config` found; `hub` is there when live reload is on; `cache` is shared by every folder
+    /// served (and told of changes by the watcher).
     pub fn new(
         config: &Config,
         root: PathBuf,
         checked: &Validated,
         hub: Option<Arc<ReloadHub>>,
+        cache: Arc<FileCache>,
     ) -> Self {
         let hosts = HostPolicy::new(&config.allowed_hosts);
         let workspace = Workspace::new(&root);
@@ -67,7 +69,13 @@ impl Router {
             })
             .collect();
         let files = |folder: PathBuf| {
-            StaticFiles::new(folder, config.access(), config.follow_symlinks, hub.clone())
+            StaticFiles::new(
+                folder,
+                config.access(),
+                config.follow_symlinks,
+                hub.clone(),
+                cache.clone(),
+            )
         };
         for (mount, folder) in config.mounts.iter().zip(&checked.mount_folders) {
             routes.push(Route {

@@ -9,14 +9,22 @@
 //! Serving only records a file it has never seen (or the hash of the version it knows): a
 //! page loaded between a change and its event must not make that change look old news to the
 //! pages loaded before it. Announcing records the new version.
+//!
+//! Only the files served or announced most recently are kept ([`MAX_KNOWN`]): a site of 50,000
+//! pages read through once must not cost memory for good. A file no longer known is simply
+//! announced when it changes, and known again when it is served.
 
-use std::collections::HashMap;
 use std::fs::{self, Metadata};
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::num::NonZeroUsize;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
+use lru::LruCache;
 use xxhash_rust::xxh3::xxh3_64;
+
+/// How many files are known at most: far more than the pages being worked on load.
+const MAX_KNOWN: NonZeroUsize = NonZeroUsize::new(4096).unwrap();
 
 /// Files up to this size are compared by content; bigger ones by size and time.
 pub const MAX_HASHED: u64 = 4 * 1024 * 1024;
@@ -57,23 +65,34 @@ pub enum Served {
     Stale,
 }
 
-#[derive(Default)]
 pub struct KnownFiles {
-    files: Mutex<HashMap<PathBuf, Known>>,
+    /// Least recently served or announced first out.
+    files: Mutex<LruCache<Box<Path>, Known>>,
+}
+
+impl Default for KnownFiles {
+    fn default() -> Self {
+        KnownFiles {
+            files: Mutex::new(LruCache::new(MAX_KNOWN)),
+        }
+    }
 }
 
 impl KnownFiles {
+    fn lock(&self) -> MutexGuard<'_, LruCache<Box<Path>, Known>> {
+        self.files
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
     /// Called for every file served, with its bytes when they were read whole. Cheap when the
     /// version is known: one lookup; the bytes are hashed once per version at most.
     pub fn served(&self, path: &Path, version: Version, bytes: Option<&[u8]>) -> Served {
-        let mut files = self
-            .files
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
+        let mut files = self.lock();
         match files.get_mut(path) {
             None => {
                 let hash = bytes.map(xxh3_64);
-                files.insert(path.to_path_buf(), Known { version, hash });
+                files.put(path.into(), Known { version, hash });
                 Served::First
             }
             Some(known) if known.version == version => {
@@ -100,10 +119,8 @@ impl KnownFiles {
         };
         let version = Version::of(&metadata);
         let known = self
-            .files
             .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .get(path)
+            .peek(path)
             .map(|known| (known.version, known.hash));
         // Hashing reads the file; the lock is not held meanwhile.
         let hash = (version.len <= MAX_HASHED)
@@ -114,20 +131,12 @@ impl KnownFiles {
             (Some((before, _)), None) => version.len > MAX_HASHED && before == version,
             _ => false,
         };
-        let mut files = self
-            .files
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
-        files.insert(path.to_path_buf(), Known { version, hash });
+        self.lock().put(path.into(), Known { version, hash });
         same
     }
 
     pub fn forget(&self, path: &Path) {
-        let mut files = self
-            .files
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
-        files.remove(path);
+        self.lock().pop(path);
     }
 }
 

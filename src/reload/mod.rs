@@ -3,7 +3,6 @@
 
 mod backends;
 mod batcher;
-mod filesystems;
 mod hub;
 mod ignore_rules;
 mod known_files;
@@ -35,8 +34,13 @@ pub struct Reloading {
 impl Reloading {
     /// Watches `root` (canonical, served at `/`) and the `--watch` folders as `config` says.
     /// Returns once every folder is watched: a page served after that hears about every later
-    /// change.
-    pub async fn start(config: &Config, root: PathBuf) -> anyhow::Result<Reloading> {
+    /// change. `before_publish` is told of each batch before the pages are (so what the server
+    /// keeps of those files is gone before a page asks for them again).
+    pub async fn start(
+        config: &Config,
+        root: PathBuf,
+        before_publish: impl Fn(&Changed) + Send + Sync + 'static,
+    ) -> anyhow::Result<Reloading> {
         let tree = |root: PathBuf, url_prefix: Option<String>| -> anyhow::Result<Tree> {
             let rules = IgnoreRules::new(&root, config.access(), &config.ignore, config.gitignore)?;
             Ok(Tree {
@@ -89,6 +93,7 @@ impl Reloading {
         let publisher = hub.clone();
         let verbose = config.verbose;
         tokio::spawn(batcher::run(observations, timing, move |changed| {
+            before_publish(&changed);
             let publisher = publisher.clone();
             let known = known.clone();
             async move {

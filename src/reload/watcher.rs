@@ -4,7 +4,7 @@
 //!
 //! Each folder is watched natively or polled ([`backends`](super::backends)): polled when the
 //! user asks (`--poll`), when it sits on a filesystem whose changes raise no native events
-//! ([`filesystems`](super::filesystems)), or when native watching is unavailable or full.
+//! ([`filesystems`](crate::filesystems)), or when native watching is unavailable or full.
 //!
 //! Events arrive on notify's threads, which must never block: they only hand the event to a
 //! bounded channel. A dedicated thread does the rest (it touches the file system: stat,
@@ -22,10 +22,10 @@ use notify::Event;
 use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind, RenameMode};
 use tokio::sync::mpsc;
 
+use crate::filesystems;
 use crate::protocol::{Change, ChangeKind};
 use crate::reload::backends::{Backend, Backends, inotify_setting};
 use crate::reload::batcher::{BURST_OVER_AFTER, MAX_BURST, Observation};
-use crate::reload::filesystems;
 use crate::reload::ignore_rules::IgnoreRules;
 use crate::request_path::RequestPath;
 

@@ -82,6 +82,10 @@ pub struct Config {
     /// The config file the settings were read from (canonical): a save to it is announced on
     /// stderr, since only a restart applies it.
     pub settings_file: Option<PathBuf>,
+    /// How long a file must have been left alone before its bytes are kept in memory: two
+    /// writes within one tick of the filesystem's clock look alike, while a settled file's next
+    /// write always shows in its metadata. Tests shorten it.
+    pub settle_before_caching: Duration,
     /// How long a client may take to send its request headers. hyper enforces it only because
     /// the server sets a timer; without a bound, slow clients could hold connections forever.
     pub header_read_timeout: Duration,
@@ -115,6 +119,7 @@ impl Config {
             watch: Vec::new(),
             proxy_timeout: Duration::from_secs(30),
             settings_file: None,
+            settle_before_caching: crate::http::DEFAULT_SETTLE,
         }
     }
 

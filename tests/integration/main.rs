@@ -8,6 +8,7 @@ mod browser_proxy;
 mod browser_settings;
 mod caching;
 mod cli;
+mod file_cache;
 mod injection;
 mod ports;
 mod proxy;

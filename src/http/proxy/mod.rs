@@ -98,6 +98,7 @@ impl Proxy {
             data_path: data_path.to_owned(),
             generation: hub.generation(),
             proxied: true,
+            points: None,
         })
     }
 

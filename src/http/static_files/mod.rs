@@ -2,6 +2,7 @@
 //! the file, its index page, a listing, a redirect or the 404 page. Pages that get the reload
 //! script are marked for the pipeline, which puts it in.
 
+mod cache;
 mod listing;
 
 use std::fs::{self, File, Metadata};
@@ -13,14 +14,19 @@ use bytes::Bytes;
 use http::header::{ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_TYPE, ETAG, LAST_MODIFIED, LOCATION};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 
+pub use cache::{DEFAULT_SETTLE, FileCache};
+
 use crate::access::Access;
-use crate::http::body::{Body, CHUNK_SIZE};
+use crate::filesystems;
+use crate::http::body::{self, Body, CHUNK_SIZE, Part};
 use crate::http::guards;
+use crate::http::inject::{InjectionPoints, PageScanner, injection_point};
 use crate::http::pages;
-use crate::http::pipeline::{InjectInto, MAX_INJECTED_PAGE, header_value};
+use crate::http::pipeline::{InjectInto, header_value};
 use crate::http::validators::{Validators, hash};
 use crate::reload::ReloadHub;
 use crate::request_path::RequestPath;
+use cache::{Cached, FileVersion, MAX_CACHED_FILE};
 
 /// The static file source: the root, or a mounted folder.
 pub struct StaticFiles {
@@ -42,6 +48,19 @@ struct Resolver {
     hub: Option<Arc<ReloadHub>>,
     /// How many leading URL segments name the mount (0 for the root): they are not on disk.
     mounted_at: usize,
+    /// Small files and pages' injection points, shared by every folder served.
+    cache: Arc<FileCache>,
+    /// Parts of the folder on network, VM or FUSE filesystems, where a `stat` may take a round
+    /// trip: requests there always go to the blocking pool.
+    remote: Arc<[PathBuf]>,
+}
+
+/// Whether a lookup may read from the disk, or must answer from memory after checking the
+/// file's metadata (and say [`Lookup::NotInMemory`] otherwise).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reads {
+    Disk,
+    MemoryOnly,
 }
 
 /// What a request path names on disk, found on the blocking pool.
@@ -53,8 +72,12 @@ enum Lookup {
     },
     /// A directory requested without its trailing slash.
     DirectoryWithoutSlash,
+    /// Nothing there, but a page stands in for it (see [`StaticFiles::fallback`]).
+    Fallback(Box<FoundFile>, StatusCode),
     Missing,
     Forbidden,
+    /// A [`Reads::MemoryOnly`] lookup that needs the disk.
+    NotInMemory,
 }
 
 /// A file to send, and the URL path it is sent for (a directory's index file has its own).
@@ -63,14 +86,23 @@ struct FoundFile {
     metadata: Metadata,
     mime: mime_guess::Mime,
     content: Content,
+    /// Where the reload script goes, for a page that gets it.
+    points: Option<InjectionPoints>,
 }
 
-/// A file's bytes: read whole when small (or when it is a page that gets the script), otherwise
-/// opened and streamed.
+/// A file's bytes: in memory when small, otherwise its first chunk (read with the lookup, which
+/// saves a trip to the blocking pool) and the open file to stream the rest from.
 enum Content {
-    Whole(Bytes),
-    Large(File),
+    Memory(Bytes),
+    Streamed { first: Bytes, file: File },
 }
+
+/// At most this much of a file the metadata calls small is read (a file that grew in between,
+/// or whose size a network or FUSE filesystem reports late).
+const MAX_READ_WHOLE: u64 = 16 * 1024 * 1024;
+
+/// Pieces in which a large page is read to find where the script goes.
+const SCAN_PIECE: usize = 64 * 1024;
 
 impl StaticFiles {
     /// `root` must be canonical (see `Config::canonical_root`). With live reload (a `hub`),
@@ -80,15 +112,22 @@ impl StaticFiles {
         access: Access,
         follow_symlinks: bool,
         hub: Option<Arc<ReloadHub>>,
+        cache: Arc<FileCache>,
     ) -> Self {
+        let remote = filesystems::polled_subtrees(&root, &filesystems::mounts())
+            .into_iter()
+            .map(|polled| polled.subtree)
+            .collect();
         StaticFiles {
             inject: hub.is_some(),
             resolver: Resolver {
+                remote,
                 root: root.into(),
                 access,
                 follow_symlinks,
                 hub,
                 mounted_at: 0,
+                cache,
             },
             spa: None,
         }
@@ -129,7 +168,8 @@ impl StaticFiles {
         query: Option<&str>,
         headers: &HeaderMap,
     ) -> Response<Body> {
-        let found = match self.lookup(url.clone()).await {
+        let fallback = self.fallback(&url, headers);
+        let found = match self.lookup(url.clone(), fallback).await {
             Ok(found) => found,
             Err(answer) => return answer,
         };
@@ -147,19 +187,57 @@ impl StaticFiles {
                 }
                 redirect(&location)
             }
-            Lookup::Missing => self.missing(url, headers).await,
+            Lookup::Fallback(file, status) => {
+                // The page stands for another path: a conditional request is not about it.
+                let mut response = self.file_response(*file, &HeaderMap::new());
+                *response.status_mut() = status;
+                response
+            }
+            Lookup::Missing => self.page(
+                StatusCode::NOT_FOUND,
+                &url,
+                pages::not_found(&url).into_bytes(),
+            ),
             Lookup::Forbidden => pages::error(StatusCode::FORBIDDEN, "this file cannot be read"),
+            // Only memory-only lookups say so, and they are retried from the disk.
+            Lookup::NotInMemory => pages::error(StatusCode::INTERNAL_SERVER_ERROR, "not read"),
         }
     }
 
-    /// Finds what `url` names, on the blocking pool; an error is the answer to send.
-    async fn lookup(&self, url: RequestPath) -> Result<Lookup, Response<Body>> {
+    /// Finds what `url` names (or, if nothing, `fallback`): from memory when the file is cached
+    /// and its metadata says it is unchanged, else in one trip to the blocking pool. An error is
+    /// the answer to send.
+    async fn lookup(
+        &self,
+        url: RequestPath,
+        fallback: Option<(RequestPath, StatusCode)>,
+    ) -> Result<Lookup, Response<Body>> {
         let resolver = self.resolver.clone();
         let inject = self.inject;
+        if resolver.stats_quickly(&url) {
+            match resolver.lookup(url.clone(), inject, Reads::MemoryOnly) {
+                // A missing file may have a page standing in for it, read from the disk.
+                Ok(Lookup::NotInMemory | Lookup::Missing) | Err(_) => {}
+                Ok(found) => return Ok(found),
+            }
+        }
         let lookup_url = url.clone();
-        match tokio::task::spawn_blocking(move || resolver.lookup(lookup_url, inject)).await {
+        let found = tokio::task::spawn_blocking(move || {
+            let found = resolver.lookup(lookup_url, inject, Reads::Disk)?;
+            match (found, fallback) {
+                (Lookup::Missing, Some((page, status))) => {
+                    Ok(match resolver.lookup(page, inject, Reads::Disk)? {
+                        Lookup::File(file) => Lookup::Fallback(file, status),
+                        _ => Lookup::Missing,
+                    })
+                }
+                (found, _) => Ok(found),
+            }
+        });
+        match found.await {
             Ok(Ok(found)) => Ok(found),
             Ok(Err(error)) => {
+                let error: io::Error = error;
                 tracing::warn!("reading {}: {error}", url.to_url_path());
                 Err(pages::error(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -173,34 +251,25 @@ impl StaticFiles {
         }
     }
 
-    /// What a path that finds no file gets: with `--spa`, a page (no extension, or asking for
-    /// HTML) gets the app's page with 200, while a missing asset still gets 404 so a typo in a
-    /// script's path is not masked; without it, the site's own `404.html` when it has one (as
-    /// GitHub Pages and Netlify serve it), else liveserve's 404 page. Each reloads when its file
-    /// changes.
-    async fn missing(&self, url: RequestPath, headers: &HeaderMap) -> Response<Body> {
-        let fallback = match &self.spa {
-            Some(page) if is_page_request(&url, headers) => Some((page.clone(), StatusCode::OK)),
+    /// What a path that finds no file gets instead, with its status: with `--spa`, a page (no
+    /// extension, or asking for HTML) gets the app's page with 200, while a missing asset still
+    /// gets 404 so a typo in a script's path is not masked; without it, the site's own
+    /// `404.html` when it has one (as GitHub Pages and Netlify serve it). Otherwise liveserve's
+    /// 404 page. Each reloads when its file changes.
+    fn fallback(
+        &self,
+        url: &RequestPath,
+        headers: &HeaderMap,
+    ) -> Option<(RequestPath, StatusCode)> {
+        match &self.spa {
+            Some(page) if is_page_request(url, headers) => Some((page.clone(), StatusCode::OK)),
             Some(_) => None,
             None if self.resolver.mounted_at == 0 => Some((
                 RequestPath::from_segments(vec!["404.html".to_owned()], false),
                 StatusCode::NOT_FOUND,
             )),
             None => None,
-        };
-        if let Some((page, status)) = fallback
-            && let Ok(Lookup::File(file)) = self.lookup(page).await
-        {
-            // The page stands for another path: a conditional request is not about it.
-            let mut response = self.file_response(*file, &HeaderMap::new());
-            *response.status_mut() = status;
-            return response;
         }
-        self.page(
-            StatusCode::NOT_FOUND,
-            &url,
-            pages::not_found(&url).into_bytes(),
-        )
     }
 
     /// Change messages sent so far, for the tags of pages served now.
@@ -211,12 +280,14 @@ impl StaticFiles {
     /// A generated HTML page (a listing, the 404 page), with the script when reloading is on:
     /// create the missing file and the 404 page shows it.
     fn page(&self, status: StatusCode, url: &RequestPath, html: Vec<u8>) -> Response<Body> {
+        let points = injection_point(&html).filter(|_| self.inject);
         let mut response = pages::generated(status, "text/html; charset=utf-8", Bytes::from(html));
-        if self.inject {
+        if let Some(points) = points {
             response.extensions_mut().insert(InjectInto {
                 data_path: url.to_url_path(),
                 generation: self.generation(),
                 proxied: false,
+                points: Some(points),
             });
         }
         response
@@ -228,13 +299,14 @@ impl StaticFiles {
             metadata,
             mime,
             content,
+            points,
         } = file;
-        let inject_into = (self.inject && is_html(&mime) && matches!(content, Content::Whole(_)))
-            .then(|| InjectInto {
-                data_path: url.to_url_path(),
-                generation: self.generation(),
-                proxied: false,
-            });
+        let inject_into = points.map(|points| InjectInto {
+            data_path: url.to_url_path(),
+            generation: self.generation(),
+            proxied: false,
+            points: Some(points),
+        });
         // The page changes with the tag (its path, the generation it is served at) and with
         // liveserve's version: a newer liveserve must not get a 304 for a page it injects
         // differently.
@@ -257,8 +329,16 @@ impl StaticFiles {
         // The pipeline answers ranges, over the page as sent.
         response_headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
         let body = match content {
-            Content::Whole(bytes) => Body::from(bytes),
-            Content::Large(file) => Body::file(file, metadata.len()),
+            Content::Memory(bytes) => Body::from(bytes),
+            Content::Streamed { first, file } => {
+                let offset = first.len() as u64;
+                let rest = Part::File {
+                    file: Arc::new(file),
+                    offset,
+                    len: metadata.len().saturating_sub(offset),
+                };
+                Body::parts([Part::Memory(first), rest])
+            }
         };
         let len = body.exact_len().unwrap_or_default();
         response_headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
@@ -271,8 +351,25 @@ impl StaticFiles {
 }
 
 impl Resolver {
-    /// Finds what `url` names below the root. Runs on the blocking pool: it touches the disk.
-    fn lookup(&self, url: RequestPath, inject: bool) -> io::Result<Lookup> {
+    /// Whether `url` lies on a local disk, where checking a file's metadata is answered from the
+    /// kernel's caches in microseconds and may be done on an async thread.
+    fn stats_quickly(&self, url: &RequestPath) -> bool {
+        if self.remote.is_empty() {
+            return true;
+        }
+        let inside = url.segments().get(self.mounted_at..).unwrap_or_default();
+        let candidate = inside
+            .iter()
+            .fold(self.root.to_path_buf(), |path, segment| path.join(segment));
+        !self
+            .remote
+            .iter()
+            .any(|remote| candidate.starts_with(remote))
+    }
+
+    /// Finds what `url` names below the root. With [`Reads::Disk`] it may read files and
+    /// folders, so it runs on the blocking pool.
+    fn lookup(&self, url: RequestPath, inject: bool, reads: Reads) -> io::Result<Lookup> {
         // The mount's own segments name no folder on disk.
         let inside = url.segments().get(self.mounted_at..).unwrap_or_default();
         if !inside.iter().all(|segment| self.access.allows(segment)) {
@@ -293,7 +390,10 @@ impl Resolver {
                 self.resolve(&candidate.join("index.html"))?
                 && index_metadata.is_file()
             {
-                return self.open_file(index_url, &index_path, index_metadata, inject);
+                return self.open_file(index_url, &index_path, index_metadata, inject, reads);
+            }
+            if reads == Reads::MemoryOnly {
+                return Ok(Lookup::NotInMemory);
             }
             return match listing::read_entries(&path, self.access) {
                 Ok(mut entries) => {
@@ -315,13 +415,53 @@ impl Resolver {
         if !metadata.is_file() || url.has_trailing_slash() {
             return Ok(Lookup::Missing);
         }
-        self.open_file(url, &path, metadata, inject)
+        self.open_file(url, &path, metadata, inject, reads)
     }
 
-    /// The canonical path and metadata of `candidate`, if it may be served. Symlinks are resolved
-    /// first, on every request (a link swapped while the server runs is caught): a link out of
-    /// the root (unless `--follow-symlinks`), or into a hidden folder, counts as missing.
+    /// The canonical path and metadata of `candidate` (the root joined with checked names), if
+    /// it may be served. Symlinks are resolved on every request (a link swapped while the server
+    /// runs is caught): a link out of the root (unless `--follow-symlinks`), or into a hidden
+    /// folder, counts as missing.
     fn resolve(&self, candidate: &Path) -> io::Result<Option<(PathBuf, Metadata)>> {
+        match self.resolve_without_links(candidate) {
+            Some(Ok(found)) => Ok(found),
+            Some(Err(error)) => Err(error),
+            None => self.resolve_links(candidate),
+        }
+    }
+
+    /// The common case cheaply: when no name below the root is a symlink, the candidate is its
+    /// own canonical path, and one `lstat` per name below the root proves it (`canonicalize`
+    /// reads every name from `/`). `None` when a name is a symlink.
+    fn resolve_without_links(
+        &self,
+        candidate: &Path,
+    ) -> Option<io::Result<Option<(PathBuf, Metadata)>>> {
+        let inside = candidate.strip_prefix(&self.root).ok()?;
+        let mut path = self.root.to_path_buf();
+        let mut metadata = None;
+        for name in inside {
+            path.push(name);
+            match fs::symlink_metadata(&path) {
+                Ok(found) if found.file_type().is_symlink() => return None,
+                Ok(found) => metadata = Some(found),
+                Err(error) if is_missing(&error) => return Some(Ok(None)),
+                // A folder we may not enter, and the like: as `canonicalize` would fail.
+                Err(_) => return Some(Ok(None)),
+            }
+        }
+        let metadata = match metadata {
+            Some(metadata) => metadata,
+            None => match fs::metadata(&path) {
+                Ok(metadata) => metadata,
+                Err(error) => return Some(Err(error)),
+            },
+        };
+        Some(Ok(Some((path, metadata))))
+    }
+
+    /// [`Resolver::resolve`] for a path with a symlink in it.
+    fn resolve_links(&self, candidate: &Path) -> io::Result<Option<(PathBuf, Metadata)>> {
         // Canonicalizing fails only for names that lead nowhere servable: missing, a loop of
         // links, a folder we may not enter. All of them are "not found" to the browser.
         let Ok(path) = candidate.canonicalize() else {
@@ -341,53 +481,97 @@ impl Resolver {
         Ok(Some((path, metadata)))
     }
 
+    /// The file's bytes (from the cache, read whole, or opened to stream) and, for a page that
+    /// gets the script, where it goes (cached, or found by scanning the page).
     fn open_file(
         &self,
         url: RequestPath,
         path: &Path,
         metadata: Metadata,
         inject: bool,
+        reads: Reads,
     ) -> io::Result<Lookup> {
         let mime = guess_mime(path);
-        let mut file = match File::open(path) {
-            Ok(file) => file,
-            Err(error) if error.kind() == io::ErrorKind::PermissionDenied => {
-                return Ok(Lookup::Forbidden);
-            }
-            Err(error) if is_missing(&error) => return Ok(Lookup::Missing),
-            Err(error) => return Err(error),
+        let version = FileVersion::of(&metadata);
+        let is_page = inject && is_html(&mime);
+        let cached = self.cache.get(path, version);
+        let found_in_cache = cached.is_some();
+        let Cached { bytes, points } = cached.unwrap_or_default();
+        if reads == Reads::MemoryOnly && (bytes.is_none() || is_page && points.is_none()) {
+            return Ok(Lookup::NotInMemory);
+        }
+        let content = match bytes {
+            Some(bytes) => Content::Memory(bytes),
+            None => match File::open(path) {
+                Ok(file) => read_small(file, &metadata)?,
+                Err(error) if error.kind() == io::ErrorKind::PermissionDenied => {
+                    return Ok(Lookup::Forbidden);
+                }
+                Err(error) if is_missing(&error) => return Ok(Lookup::Missing),
+                Err(error) => return Err(error),
+            },
         };
-        let most_read_whole = if inject && is_html(&mime) {
-            MAX_INJECTED_PAGE
+        let scanned_now = is_page && points.is_none();
+        let points = if scanned_now {
+            Some(match &content {
+                Content::Memory(bytes) => injection_point(bytes),
+                Content::Streamed { file, .. } => scan_page(file)?,
+            })
         } else {
-            CHUNK_SIZE
+            points
         };
-        let content = if metadata.len() <= most_read_whole as u64 {
-            // Read to the end, not just what the metadata promised: a file that grew in
-            // between, or whose size a network or FUSE filesystem reports late, is not cut
-            // short. `Content-Length` follows the bytes actually read.
-            let mut bytes = Vec::with_capacity(metadata.len() as usize);
-            (&mut file)
-                .take(most_read_whole as u64)
-                .read_to_end(&mut bytes)?;
-            Content::Whole(Bytes::from(bytes))
-        } else {
-            Content::Large(file)
+        let memory = match &content {
+            Content::Memory(bytes) => Some(bytes),
+            Content::Streamed { .. } => None,
         };
-        if let Some(hub) = &self.hub {
-            let bytes = match &content {
-                Content::Whole(bytes) => Some(&bytes[..]),
-                Content::Large(_) => None,
+        if !found_in_cache || scanned_now {
+            // Bytes are kept only when they are the version the metadata says.
+            let bytes = memory.filter(|bytes| bytes.len() as u64 == metadata.len());
+            let cached = Cached {
+                bytes: bytes.cloned(),
+                points,
             };
-            hub.served(path, &metadata, bytes);
+            self.cache.put(path, version, cached);
+        }
+        if let Some(hub) = &self.hub {
+            hub.served(path, &metadata, memory.map(|bytes| &bytes[..]));
         }
         Ok(Lookup::File(Box::new(FoundFile {
             url,
             metadata,
             mime,
             content,
+            points: points.flatten(),
         })))
     }
+}
+
+/// A small file read whole, a large one left open to stream. A file that grew after its
+/// metadata was read is not cut short: `Content-Length` follows the bytes actually read.
+fn read_small(file: File, metadata: &Metadata) -> io::Result<Content> {
+    if metadata.len() > MAX_CACHED_FILE {
+        let first = body::read_at(&file, 0, CHUNK_SIZE)?;
+        return Ok(Content::Streamed { first, file });
+    }
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    file.take(MAX_READ_WHOLE).read_to_end(&mut bytes)?;
+    Ok(Content::Memory(Bytes::from(bytes)))
+}
+
+/// Where the script goes in a large page, read piece by piece (never held whole).
+fn scan_page(file: &File) -> io::Result<Option<InjectionPoints>> {
+    let mut scanner = PageScanner::default();
+    let mut piece = vec![0; SCAN_PIECE];
+    let mut reader = file;
+    loop {
+        match reader.read(&mut piece) {
+            Ok(0) => break,
+            Ok(read) => scanner.feed(&piece[..read]),
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(scanner.finish())
 }
 
 fn is_missing(error: &io::Error) -> bool {

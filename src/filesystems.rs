@@ -1,6 +1,7 @@
-//! Which parts of a watched tree sit on filesystems whose changes native watching never sees:
-//! network filesystems (NFS, SMB), the VM and container shares of WSL, Docker Desktop and
-//! friends (9p, virtiofs, FUSE), where writes made on the other side raise no event here.
+//! Which parts of a tree sit on filesystems that are not local disks: network filesystems (NFS,
+//! SMB), the VM and container shares of WSL, Docker Desktop and friends (9p, virtiofs, FUSE).
+//! Writes made on the other side raise no event here, so the watcher polls them; and a `stat`
+//! there can take a round trip, so the server never makes one on an async thread.
 //!
 //! Linux says what is mounted where in `/proc/self/mountinfo`; elsewhere nothing is known and
 //! native watching is used.
