@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io;
 use std::ops::Range;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use bytes::{Bytes, BytesMut};
@@ -17,9 +17,7 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, BodyStream, StreamBody};
 use tokio::task::JoinHandle;
 
-/// How much of a file one read takes: large enough that a 1 MiB file is a handful of reads, small
-/// enough that many concurrent downloads stay cheap in memory.
-pub const CHUNK_SIZE: usize = 64 * 1024;
+use crate::http::file_reads::{self, CHUNK_SIZE, Now};
 
 pub struct Body {
     kind: Kind,
@@ -72,7 +70,7 @@ struct Parts {
     reading: Option<JoinHandle<io::Result<Bytes>>>,
     remaining: u64,
     /// Whether to try reading from the page cache on this thread first (see
-    /// [`read_from_memory`]); off once the filesystem turns out not to offer that.
+    /// [`file_reads::chunk_now`]); off once the filesystem turns out not to offer that.
     reads_inline: bool,
 }
 
@@ -217,117 +215,6 @@ impl From<Bytes> for Body {
     }
 }
 
-/// Reads up to [`CHUNK_SIZE`] bytes of `file` from `offset` (fewer only at its end).
-pub fn read_at(file: &File, offset: u64, len: usize) -> io::Result<Bytes> {
-    let mut buffer = ReadBuffer::take();
-    let len = len.min(CHUNK_SIZE);
-    let mut filled = 0;
-    while filled < len {
-        match positioned_read(file, &mut buffer.bytes[filled..len], offset + filled as u64) {
-            Ok(0) => break,
-            Ok(read) => filled += read,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) => return Err(error),
-        }
-    }
-    buffer.len = filled;
-    Ok(Bytes::from_owner(buffer))
-}
-
-/// How many read buffers are kept for reuse: about as many as reads run at once.
-const KEPT_BUFFERS: usize = 8;
-
-/// Read buffers no longer in use. A fresh buffer of [`CHUNK_SIZE`] is memory the kernel has to
-/// map and clear page by page, which costs about as much as reading into it.
-static FREE_BUFFERS: Mutex<Vec<Box<[u8]>>> = Mutex::new(Vec::new());
-
-/// A buffer of [`CHUNK_SIZE`] bytes, the first `len` of them read; back to [`FREE_BUFFERS`] when
-/// the last [`Bytes`] made from it is dropped (sent, usually).
-struct ReadBuffer {
-    bytes: Box<[u8]>,
-    len: usize,
-}
-
-impl ReadBuffer {
-    fn take() -> ReadBuffer {
-        let kept = FREE_BUFFERS.lock().ok().and_then(|mut free| free.pop());
-        ReadBuffer {
-            bytes: kept.unwrap_or_else(|| vec![0; CHUNK_SIZE].into_boxed_slice()),
-            len: 0,
-        }
-    }
-}
-
-impl AsRef<[u8]> for ReadBuffer {
-    fn as_ref(&self) -> &[u8] {
-        &self.bytes[..self.len]
-    }
-}
-
-impl Drop for ReadBuffer {
-    fn drop(&mut self) {
-        if let Ok(mut free) = FREE_BUFFERS.lock()
-            && free.len() < KEPT_BUFFERS
-        {
-            free.push(std::mem::take(&mut self.bytes));
-        }
-    }
-}
-
-/// What [`read_from_memory`] found.
-enum FromMemory {
-    Read(io::Result<Bytes>),
-    /// The bytes are not in the page cache: reading them would wait for a disk.
-    NotThere,
-    /// The filesystem (tmpfs, FUSE) or the system cannot be asked.
-    CannotAsk,
-}
-
-/// Reads up to `len` bytes of `file` from `offset` on this thread if the kernel has them in its
-/// page cache, as it does for a file just written or read; otherwise the read is left to the
-/// blocking pool. Reading from memory takes microseconds, while a trip to the pool costs two
-/// thread wake-ups per chunk.
-#[cfg(target_os = "linux")]
-fn read_from_memory(file: &File, offset: u64, len: usize) -> FromMemory {
-    use std::os::fd::AsRawFd;
-    let Ok(offset) = libc::off_t::try_from(offset) else {
-        return FromMemory::CannotAsk;
-    };
-    let mut buffer = ReadBuffer::take();
-    let target = libc::iovec {
-        iov_base: buffer.bytes.as_mut_ptr().cast(),
-        iov_len: len.min(CHUNK_SIZE),
-    };
-    // SAFETY: `target` describes bytes of `buffer`, which outlives the call, and the descriptor
-    // belongs to `file`, open for the whole call.
-    let read = unsafe { libc::preadv2(file.as_raw_fd(), &target, 1, offset, libc::RWF_NOWAIT) };
-    let Ok(read) = usize::try_from(read) else {
-        let error = io::Error::last_os_error();
-        return match error.raw_os_error() {
-            Some(libc::EAGAIN | libc::EINTR) => FromMemory::NotThere,
-            Some(libc::EOPNOTSUPP | libc::ENOSYS | libc::EINVAL) => FromMemory::CannotAsk,
-            _ => FromMemory::Read(Err(error)),
-        };
-    };
-    buffer.len = read;
-    FromMemory::Read(Ok(Bytes::from_owner(buffer)))
-}
-
-#[cfg(not(target_os = "linux"))]
-fn read_from_memory(_: &File, _: u64, _: usize) -> FromMemory {
-    FromMemory::CannotAsk
-}
-
-#[cfg(unix)]
-fn positioned_read(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
-    std::os::unix::fs::FileExt::read_at(file, buffer, offset)
-}
-
-#[cfg(windows)]
-fn positioned_read(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
-    std::os::windows::fs::FileExt::seek_read(file, buffer, offset)
-}
-
 impl Parts {
     fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
         let chunk = loop {
@@ -343,14 +230,14 @@ impl Parts {
                     let (file, offset) = (file.clone(), *offset);
                     let limit = CHUNK_SIZE.min(usize::try_from(*len).unwrap_or(usize::MAX));
                     if self.reads_inline {
-                        match read_from_memory(&file, offset, limit) {
-                            FromMemory::Read(chunk) => break chunk,
-                            FromMemory::NotThere => {}
-                            FromMemory::CannotAsk => self.reads_inline = false,
+                        match file_reads::chunk_now(&file, offset, limit) {
+                            Now::Read(chunk) => break chunk,
+                            Now::NotThere => {}
+                            Now::CannotAsk => self.reads_inline = false,
                         }
                     }
                     self.reading = Some(tokio::task::spawn_blocking(move || {
-                        read_at(&file, offset, limit)
+                        file_reads::chunk(&file, offset, limit)
                     }));
                 }
             }

@@ -5,6 +5,7 @@ mod body;
 mod browser_errors;
 mod decode;
 mod devtools;
+mod file_reads;
 mod guards;
 mod host_policy;
 mod inject;

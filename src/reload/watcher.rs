@@ -13,9 +13,9 @@
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use notify::Event;
@@ -69,8 +69,8 @@ pub enum WatchError {
 
 enum Input {
     Event(notify::Result<Event>),
-    /// A file was served for the first time (see [`Notices`]).
-    FirstServed(PathBuf),
+    /// Files were served for the first time: see [`Notices::first_served`].
+    FirstServed,
     /// A file was served in a version its events never told of.
     EventsLost(PathBuf),
     Stop,
@@ -81,13 +81,28 @@ enum Input {
 #[derive(Clone)]
 pub struct Notices {
     input: SyncSender<Input>,
+    first_served: FirstServed,
 }
+
+/// Files served for the first time, not yet looked at by the watch thread. They are handed over
+/// in batches: waking the thread for each of them would cost a crawl through a large site two
+/// thread switches per page.
+type FirstServed = Arc<Mutex<Vec<PathBuf>>>;
+
+/// How long the watch thread gathers first-served files before looking at them.
+const FIRST_SERVED_BATCH: Duration = Duration::from_millis(20);
 
 impl Notices {
     /// A file was served for the first time: if `.gitignore` rules kept its folder unwatched,
-    /// pages load from it after all, so it is watched from now on.
+    /// pages load from it after all, so it is watched from now on (within a few milliseconds).
     pub fn first_served(&self, path: &Path) {
-        let _ = self.input.try_send(Input::FirstServed(path.to_path_buf()));
+        let Ok(mut pending) = self.first_served.lock() else {
+            return;
+        };
+        pending.push(path.to_path_buf());
+        if pending.len() == 1 {
+            let _ = self.input.try_send(Input::FirstServed);
+        }
     }
 
     /// A file was served in a version no event told of: events are lost where it lives. Its
@@ -117,6 +132,7 @@ impl notify::EventHandler for Forward {
 /// The running watcher. Dropping it stops the watch thread.
 pub struct Watcher {
     input: SyncSender<Input>,
+    first_served: FirstServed,
     /// How many folders were watched natively and by polling once the first walk was done.
     pub at_start: (usize, usize),
 }
@@ -149,7 +165,9 @@ impl Watcher {
         let native = options.polling != Polling::Always;
         let backends = Backends::new(forward, options.poll_interval, native);
         let polled = polled_subtrees(&trees, &options);
+        let first_served = FirstServed::default();
         let mut thread = WatchThread {
+            first_served: first_served.clone(),
             settings_file: options.settings_file,
             trees,
             backends,
@@ -187,7 +205,11 @@ impl Watcher {
             .name("liveserve-watch".into())
             .spawn(move || thread.run(events))
             .map_err(WatchError::Thread)?;
-        Ok(Watcher { input, at_start })
+        Ok(Watcher {
+            input,
+            first_served,
+            at_start,
+        })
     }
 }
 
@@ -237,6 +259,7 @@ impl Watcher {
     pub fn notices(&self) -> Notices {
         Notices {
             input: self.input.clone(),
+            first_served: self.first_served.clone(),
         }
     }
 }
@@ -251,6 +274,8 @@ impl Drop for Watcher {
 struct Stopped;
 
 struct WatchThread {
+    /// Shared with [`Notices`].
+    first_served: FirstServed,
     /// See [`WatchOptions::settings_file`].
     settings_file: Option<PathBuf>,
     trees: Vec<Tree>,
@@ -273,13 +298,53 @@ impl WatchThread {
     fn follow(&mut self, events: &Receiver<Input>) -> Result<(), Stopped> {
         loop {
             match events.recv() {
-                Ok(Input::Event(event)) if self.events_lost(&event) => self.catch_up(events)?,
-                Ok(Input::Event(event)) => self.handle_event(event)?,
-                Ok(Input::FirstServed(path)) => self.watch_served_folder(&path)?,
-                Ok(Input::EventsLost(path)) => self.poll_where_events_are_lost(&path)?,
-                Ok(Input::Stop) | Err(_) => return Err(Stopped),
+                Ok(Input::FirstServed) => self.watch_served_folders(events)?,
+                Ok(input) => self.handle_input(input, events)?,
+                Err(_) => return Err(Stopped),
             }
         }
+    }
+
+    fn handle_input(&mut self, input: Input, events: &Receiver<Input>) -> Result<(), Stopped> {
+        // Files served before this input was sent are looked at before it: a page that loaded
+        // a file from a gitignored folder hears of that file's next change.
+        self.look_at_first_served()?;
+        match input {
+            Input::Event(event) if self.events_lost(&event) => self.catch_up(events),
+            Input::Event(event) => self.handle_event(event),
+            Input::EventsLost(path) => self.poll_where_events_are_lost(&path),
+            // Looked at by the caller, which knows whether a batch is being gathered.
+            Input::FirstServed => Ok(()),
+            Input::Stop => Err(Stopped),
+        }
+    }
+
+    /// Looks at the files served for the first time, once a batch of them has gathered
+    /// (handling file events meanwhile).
+    fn watch_served_folders(&mut self, events: &Receiver<Input>) -> Result<(), Stopped> {
+        let due = Instant::now() + FIRST_SERVED_BATCH;
+        loop {
+            match events.recv_timeout(due.saturating_duration_since(Instant::now())) {
+                Ok(input) => self.handle_input(input, events)?,
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => return Err(Stopped),
+            }
+        }
+        self.look_at_first_served()
+    }
+
+    /// Takes the files served for the first time so far (the next one wakes the thread again).
+    fn look_at_first_served(&mut self) -> Result<(), Stopped> {
+        let served = std::mem::take(
+            &mut *self
+                .first_served
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner()),
+        );
+        for path in served {
+            self.watch_served_folder(&path)?;
+        }
+        Ok(())
     }
 
     /// A file was served from a folder that `.gitignore` rules kept unwatched (`dist/`, most
@@ -366,7 +431,7 @@ impl WatchThread {
                     self.overflowed.store(false, Ordering::Relaxed);
                     self.handle_event(event)?;
                 }
-                Ok(Input::FirstServed(path)) => self.watch_served_folder(&path)?,
+                Ok(Input::FirstServed) => self.look_at_first_served()?,
                 Ok(Input::EventsLost(path)) => self.poll_where_events_are_lost(&path)?,
                 Err(RecvTimeoutError::Timeout) => break,
                 Ok(Input::Stop) | Err(RecvTimeoutError::Disconnected) => return Err(Stopped),
@@ -377,6 +442,7 @@ impl WatchThread {
         }
         self.overflowed.store(false, Ordering::Relaxed);
         self.rewatch_everything()?;
+        self.look_at_first_served()?;
         self.reporting = true;
         self.observe(Observation::CaughtUp)
     }

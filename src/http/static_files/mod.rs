@@ -18,7 +18,8 @@ pub use cache::{DEFAULT_SETTLE, FileCache};
 
 use crate::access::Access;
 use crate::filesystems;
-use crate::http::body::{self, Body, CHUNK_SIZE, Part};
+use crate::http::body::{Body, Part};
+use crate::http::file_reads::{self, CHUNK_SIZE, Now};
 use crate::http::guards;
 use crate::http::inject::{InjectionPoints, PageScanner, injection_point};
 use crate::http::pages;
@@ -55,8 +56,9 @@ struct Resolver {
     remote: Arc<[PathBuf]>,
 }
 
-/// Whether a lookup may read from the disk, or must answer from memory after checking the
-/// file's metadata (and say [`Lookup::NotInMemory`] otherwise).
+/// Whether a lookup may wait for the disk, or must answer from what is in memory (the cache,
+/// the kernel's caches of names, metadata and file contents) and say [`Lookup::NotInMemory`]
+/// otherwise.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Reads {
     Disk,
@@ -204,8 +206,8 @@ impl StaticFiles {
         }
     }
 
-    /// Finds what `url` names (or, if nothing, `fallback`): from memory when the file is cached
-    /// and its metadata says it is unchanged, else in one trip to the blocking pool. An error is
+    /// Finds what `url` names (or, if nothing, `fallback`): on this thread when everything it
+    /// needs is in memory on a local disk, else in one trip to the blocking pool. An error is
     /// the answer to send.
     async fn lookup(
         &self,
@@ -215,24 +217,15 @@ impl StaticFiles {
         let resolver = self.resolver.clone();
         let inject = self.inject;
         if resolver.stats_quickly(&url) {
-            match resolver.lookup(url.clone(), inject, Reads::MemoryOnly) {
-                // A missing file may have a page standing in for it, read from the disk.
-                Ok(Lookup::NotInMemory | Lookup::Missing) | Err(_) => {}
+            match resolver.find(url.clone(), fallback.clone(), inject, Reads::MemoryOnly) {
+                // An error is met again, and answered, below.
+                Ok(Lookup::NotInMemory) | Err(_) => {}
                 Ok(found) => return Ok(found),
             }
         }
         let lookup_url = url.clone();
         let found = tokio::task::spawn_blocking(move || {
-            let found = resolver.lookup(lookup_url, inject, Reads::Disk)?;
-            match (found, fallback) {
-                (Lookup::Missing, Some((page, status))) => {
-                    Ok(match resolver.lookup(page, inject, Reads::Disk)? {
-                        Lookup::File(file) => Lookup::Fallback(file, status),
-                        _ => Lookup::Missing,
-                    })
-                }
-                (found, _) => Ok(found),
-            }
+            resolver.find(lookup_url, fallback, inject, Reads::Disk)
         });
         match found.await {
             Ok(Ok(found)) => Ok(found),
@@ -351,6 +344,25 @@ impl StaticFiles {
 }
 
 impl Resolver {
+    /// What `url` names, or `fallback` standing in for it when nothing does.
+    fn find(
+        &self,
+        url: RequestPath,
+        fallback: Option<(RequestPath, StatusCode)>,
+        inject: bool,
+        reads: Reads,
+    ) -> io::Result<Lookup> {
+        let found = self.lookup(url, inject, reads)?;
+        let (Lookup::Missing, Some((page, status))) = (&found, fallback) else {
+            return Ok(found);
+        };
+        Ok(match self.lookup(page, inject, reads)? {
+            Lookup::File(file) => Lookup::Fallback(file, status),
+            Lookup::NotInMemory => Lookup::NotInMemory,
+            _ => Lookup::Missing,
+        })
+    }
+
     /// Whether `url` lies on a local disk, where checking a file's metadata is answered from the
     /// kernel's caches in microseconds and may be done on an async thread.
     fn stats_quickly(&self, url: &RequestPath) -> bool {
@@ -497,13 +509,13 @@ impl Resolver {
         let cached = self.cache.get(path, version);
         let found_in_cache = cached.is_some();
         let Cached { bytes, points } = cached.unwrap_or_default();
-        if reads == Reads::MemoryOnly && (bytes.is_none() || is_page && points.is_none()) {
-            return Ok(Lookup::NotInMemory);
-        }
         let content = match bytes {
             Some(bytes) => Content::Memory(bytes),
             None => match File::open(path) {
-                Ok(file) => read_small(file, &metadata)?,
+                Ok(file) => match read(file, &metadata, reads)? {
+                    Some(content) => content,
+                    None => return Ok(Lookup::NotInMemory),
+                },
                 Err(error) if error.kind() == io::ErrorKind::PermissionDenied => {
                     return Ok(Lookup::Forbidden);
                 }
@@ -512,6 +524,11 @@ impl Resolver {
             },
         };
         let scanned_now = is_page && points.is_none();
+        if scanned_now && reads == Reads::MemoryOnly && matches!(content, Content::Streamed { .. })
+        {
+            // Finding where the script goes reads all of a large page.
+            return Ok(Lookup::NotInMemory);
+        }
         let points = if scanned_now {
             Some(match &content {
                 Content::Memory(bytes) => injection_point(bytes),
@@ -546,16 +563,35 @@ impl Resolver {
     }
 }
 
-/// A small file read whole, a large one left open to stream. A file that grew after its
-/// metadata was read is not cut short: `Content-Length` follows the bytes actually read.
-fn read_small(file: File, metadata: &Metadata) -> io::Result<Content> {
-    if metadata.len() > MAX_CACHED_FILE {
-        let first = body::read_at(&file, 0, CHUNK_SIZE)?;
-        return Ok(Content::Streamed { first, file });
+/// A small file read whole, a large one's first chunk read and the file left open to stream the
+/// rest; `None` when `reads` forbids waiting for the disk and the kernel does not have the bytes.
+/// A file that grew after its metadata was read is not cut short: `Content-Length` follows the
+/// bytes actually read.
+fn read(file: File, metadata: &Metadata, reads: Reads) -> io::Result<Option<Content>> {
+    let len = metadata.len();
+    let small = len <= MAX_CACHED_FILE;
+    if reads == Reads::Disk {
+        return Ok(Some(if small {
+            let mut bytes = Vec::with_capacity(len as usize);
+            (&file).take(MAX_READ_WHOLE).read_to_end(&mut bytes)?;
+            Content::Memory(Bytes::from(bytes))
+        } else {
+            let first = file_reads::chunk(&file, 0, CHUNK_SIZE)?;
+            Content::Streamed { first, file }
+        }));
     }
-    let mut bytes = Vec::with_capacity(metadata.len() as usize);
-    file.take(MAX_READ_WHOLE).read_to_end(&mut bytes)?;
-    Ok(Content::Memory(Bytes::from(bytes)))
+    let read = if small {
+        file_reads::whole_now(&file, len, MAX_READ_WHOLE)
+    } else {
+        file_reads::chunk_now(&file, 0, CHUNK_SIZE)
+    };
+    match read {
+        Now::Read(Ok(bytes)) if small => Ok(Some(Content::Memory(bytes))),
+        // A short first chunk only says the rest was not in memory yet: the stream reads it.
+        Now::Read(Ok(first)) => Ok(Some(Content::Streamed { first, file })),
+        Now::Read(Err(error)) => Err(error),
+        Now::NotThere | Now::CannotAsk => Ok(None),
+    }
 }
 
 /// Where the script goes in a large page, read piece by piece (never held whole).
