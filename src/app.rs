@@ -5,9 +5,16 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use std::pin::Pin;
+
+use bytes::Bytes;
+use http::header::{HOST, LOCATION};
+use http::{HeaderValue, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
+use hyper::service::{HttpService, service_fn};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -17,6 +24,7 @@ use crate::memory;
 use crate::protocol::Changed;
 use crate::reload::Reloading;
 use crate::settings::Config;
+use crate::tls::{Accepted, Tls};
 
 /// The largest request head (request line and headers) read; larger ones get 431.
 const MAX_REQUEST_HEAD: usize = 64 * 1024;
@@ -27,6 +35,13 @@ const MAX_HEADERS: usize = 100;
 /// How much of a response a connection queues before waiting for the socket: one chunk of a
 /// file at a time, so a download's memory is one chunk however slowly it is read.
 const MAX_WRITE_QUEUE: usize = 64 * 1024;
+
+/// Requests an HTTP/2 connection may have in flight at once: a page of unbundled modules loads
+/// a few hundred files, a hundred at a time is plenty.
+const MAX_STREAMS: u32 = 128;
+
+/// How often an idle HTTP/2 connection is pinged, so a vanished client is noticed.
+const HTTP2_PING: Duration = Duration::from_secs(30);
 
 /// How long in-flight responses get to finish after shutdown is asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
@@ -103,13 +118,27 @@ async fn serve(
     listeners: Vec<TcpListener>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new())
+    let mut http1 = http1::Builder::new();
+    http1
+        .timer(TokioTimer::new())
         .header_read_timeout(config.header_read_timeout)
         // Request heads larger than this get 431; pages never need that much.
         .max_header_size(MAX_REQUEST_HEAD)
         .max_headers(MAX_HEADERS)
         .max_buf_size(MAX_WRITE_QUEUE);
+    // HTTP/2 (over TLS only, as browsers speak it) with the same limits.
+    let mut http2 = http2::Builder::new(TokioExecutor::new());
+    http2
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_REQUEST_HEAD as u32)
+        .max_concurrent_streams(MAX_STREAMS)
+        .keep_alive_interval(HTTP2_PING)
+        .max_send_buf_size(MAX_WRITE_QUEUE);
+    let protocols = Arc::new(Protocols {
+        http1,
+        http2,
+        tls: config.tls.clone(),
+    });
 
     // Each listener accepts in its own task; the connections meet in one loop that owns them all.
     let (accepted_tx, mut accepted) = mpsc::channel::<TcpStream>(128);
@@ -127,7 +156,7 @@ async fn serve(
         tokio::select! {
             () = &mut shutdown => break,
             Some(stream) = accepted.recv() => {
-                connections.spawn(serve_connection(stream, http.clone(), router.clone(), stop.clone()));
+                connections.spawn(serve_connection(stream, protocols.clone(), router.clone(), stop.clone()));
                 memory.opened();
             }
             // Reap finished connections so the set does not grow with every one ever served.
@@ -173,11 +202,18 @@ async fn accept_loop(listener: TcpListener, accepted: mpsc::Sender<TcpStream>) {
     }
 }
 
+/// How connections are spoken to: HTTP/1.1, HTTP/2, and TLS when serving HTTPS.
+struct Protocols {
+    http1: http1::Builder,
+    http2: http2::Builder<TokioExecutor>,
+    tls: Option<Tls>,
+}
+
 async fn serve_connection(
     stream: TcpStream,
-    http: http1::Builder,
+    protocols: Arc<Protocols>,
     router: Arc<Router>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
     let upgrades = UpgradeSlot::default();
     let client = stream.peer_addr().ok().map(ClientAddr);
@@ -187,22 +223,42 @@ async fn serve_connection(
             if let Some(client) = client {
                 request.extensions_mut().insert(client);
             }
+            authority_as_host(&mut request);
             let router = router.clone();
             let upgrades = upgrades.clone();
             async move { Ok::<_, Infallible>(router.handle(request, &upgrades).await) }
         }
     });
-    let connection = http
-        .serve_connection(TokioIo::new(stream), handler)
-        .with_upgrades();
-    tokio::pin!(connection);
-    let result = tokio::select! {
-        result = connection.as_mut() => result,
-        _ = stop.changed() => {
-            // Finish the response in flight, then close; idle connections close at once.
-            connection.as_mut().graceful_shutdown();
-            connection.await
+    let result = match &protocols.tls {
+        None => {
+            let connection = protocols
+                .http1
+                .serve_connection(TokioIo::new(stream), handler);
+            until_stopped(connection.with_upgrades(), stop.clone()).await
         }
+        Some(tls) => match tls.accept(stream).await {
+            Accepted::Tls(stream, true) => {
+                let connection = protocols
+                    .http2
+                    .serve_connection(TokioIo::new(stream), handler);
+                until_stopped(connection, stop.clone()).await
+            }
+            Accepted::Tls(stream, false) => {
+                let connection = protocols
+                    .http1
+                    .serve_connection(TokioIo::new(stream), handler);
+                until_stopped(connection.with_upgrades(), stop.clone()).await
+            }
+            Accepted::Plain(stream) => {
+                let redirect =
+                    service_fn(|request| async move { Ok::<_, Infallible>(to_https(&request)) });
+                let connection = protocols
+                    .http1
+                    .serve_connection(TokioIo::new(stream), redirect);
+                until_stopped(connection.with_upgrades(), stop.clone()).await
+            }
+            Accepted::Failed => Ok(()),
+        },
     };
     if let Err(error) = result {
         tracing::debug!("connection ended with an error: {error}");
@@ -214,4 +270,94 @@ async fn serve_connection(
     {
         upgrade.run(stop).await;
     }
+}
+
+/// A connection that can be asked to finish the responses in flight and close.
+trait Graceful: Future<Output = Result<(), hyper::Error>> {
+    fn finish(self: Pin<&mut Self>);
+}
+
+impl<I, S> Graceful for http1::UpgradeableConnection<I, S>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: HttpService<Incoming>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::ResBody: 'static,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn finish(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+impl<I, S> Graceful for http2::Connection<I, S, TokioExecutor>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    S: HttpService<Incoming>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::ResBody: 'static,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    TokioExecutor: hyper::rt::bounds::Http2ServerConnExec<S::Future, S::ResBody>,
+{
+    fn finish(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+/// Runs `connection` until it ends; once `stop` turns true, the response in flight finishes and
+/// idle connections close at once.
+async fn until_stopped(
+    connection: impl Graceful,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), hyper::Error> {
+    tokio::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => result,
+        _ = stop.changed() => {
+            connection.as_mut().finish();
+            connection.await
+        }
+    }
+}
+
+/// HTTP/2 names the host in the request's authority, not in a `Host` header; every check and
+/// every link liveserve makes reads `Host`, so it is filled in from the authority.
+fn authority_as_host<B>(request: &mut hyper::Request<B>) {
+    if request.headers().contains_key(HOST) {
+        return;
+    }
+    let authority = request
+        .uri()
+        .authority()
+        .map(|authority| authority.as_str().to_owned());
+    if let Some(value) = authority.and_then(|authority| HeaderValue::from_str(&authority).ok()) {
+        request.headers_mut().insert(HOST, value);
+    }
+}
+
+/// The answer to plain HTTP on the HTTPS port: the same URL with `https://`.
+fn to_https<B>(request: &hyper::Request<B>) -> hyper::Response<Full<Bytes>> {
+    let host = request
+        .headers()
+        .get(HOST)
+        .and_then(|host| host.to_str().ok())
+        .and_then(|host| host.parse::<http::uri::Authority>().ok());
+    let mut response = hyper::Response::new(Full::new(Bytes::new()));
+    let Some(host) = host else {
+        *response.status_mut() = StatusCode::BAD_REQUEST;
+        return response;
+    };
+    let path = request
+        .uri()
+        .path_and_query()
+        .map_or("/", |path| path.as_str());
+    let location = format!("https://{host}{path}");
+    match HeaderValue::from_str(&location) {
+        Ok(location) => {
+            *response.status_mut() = StatusCode::PERMANENT_REDIRECT;
+            response.headers_mut().insert(LOCATION, location);
+        }
+        Err(_) => *response.status_mut() = StatusCode::BAD_REQUEST,
+    }
+    response
 }

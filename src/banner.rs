@@ -1,6 +1,6 @@
 //! What liveserve prints when it starts: where it serves, and how to reach it.
 //!
-//! The first stdout line with `http://` is always `Local: <url>`: scripts and tests read the
+//! The first stdout line with `://` is always `Local: <url>`: scripts and tests read the
 //! port from it, so it is printed even with `-q`, and without colour when stdout is not a terminal.
 
 use std::io::{IsTerminal, Write};
@@ -11,44 +11,29 @@ use crate::listen::Addresses;
 
 /// The URL to open on this machine: `localhost` when 127.0.0.1, ::1 or every address is bound
 /// (`localhost` resolves to those), else the bound address itself.
-pub fn local_url(addresses: &Addresses, port: u16) -> String {
+pub fn local_url(addresses: &Addresses, scheme: &str, port: u16) -> String {
     let local = addresses.required.iter().any(|ip| {
         ip.is_unspecified()
             || *ip == IpAddr::from([127, 0, 0, 1])
             || *ip == IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1])
     });
     match addresses.required.first() {
-        Some(&ip) if !local => format!("http://{}/", SocketAddr::new(ip, port)),
-        _ => format!("http://localhost:{port}/"),
+        Some(&ip) if !local => format!("{scheme}://{}/", SocketAddr::new(ip, port)),
+        _ => format!("{scheme}://localhost:{port}/"),
     }
 }
 
-/// URLs other devices can use: one per interface address when bound to every address, else the
-/// bound non-loopback addresses themselves.
-pub fn network_urls(addresses: &Addresses, port: u16) -> Vec<String> {
-    let mut ips: Vec<IpAddr> = Vec::new();
-    for &ip in &addresses.required {
-        if ip.is_unspecified() {
-            let interfaces = if_addrs::get_if_addrs().unwrap_or_default();
-            ips.extend(
-                interfaces
-                    .iter()
-                    .map(|interface| interface.ip())
-                    .filter(|found| !found.is_loopback() && found.is_ipv4() == ip.is_ipv4()),
-            );
-        } else if !ip.is_loopback() {
-            ips.push(ip);
-        }
-    }
-    let mut seen = std::collections::HashSet::new();
-    ips.retain(|ip| seen.insert(*ip));
-    ips.into_iter()
-        .map(|ip| format!("http://{}/", SocketAddr::new(ip, port)))
+/// URLs other devices can use: one per address served to the network.
+pub fn network_urls(addresses: &Addresses, scheme: &str, port: u16) -> Vec<String> {
+    addresses
+        .network_ips()
+        .into_iter()
+        .map(|ip| format!("{scheme}://{}/", SocketAddr::new(ip, port)))
         .collect()
 }
 
 /// Prints the start-up lines. With `quiet`, only the `Local:` line.
-pub fn print(root: &Path, addresses: &Addresses, port: u16, quiet: bool) {
+pub fn print(root: &Path, addresses: &Addresses, scheme: &str, port: u16, quiet: bool) {
     let colour = std::io::stdout().is_terminal();
     let paint = |code: &str, text: &str| {
         if colour {
@@ -67,13 +52,37 @@ pub fn print(root: &Path, addresses: &Addresses, port: u16, quiet: bool) {
             root.display()
         );
     }
-    let _ = writeln!(out, "Local: {}", paint("36", &local_url(addresses, port)));
+    let _ = writeln!(
+        out,
+        "Local: {}",
+        paint("36", &local_url(addresses, scheme, port))
+    );
     if !quiet {
-        for url in network_urls(addresses, port) {
+        for url in network_urls(addresses, scheme, port) {
             let _ = writeln!(out, "Network: {}", paint("36", &url));
         }
     }
     let _ = out.flush();
+}
+
+/// Says once, when the local certificate authority was just made, where it is and how to trust
+/// it on this machine.
+pub fn new_authority(certificate: &Path) {
+    let path = certificate.display();
+    let command = if cfg!(target_os = "macos") {
+        format!(
+            "sudo security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain {path}"
+        )
+    } else if cfg!(windows) {
+        format!("certutil -addstore -user Root {path}")
+    } else {
+        format!(
+            "certutil -d sql:$HOME/.pki/nssdb -A -t C,, -n liveserve -i {path} (Chromium, Firefox; Debian: apt-get install libnss3-tools)"
+        )
+    };
+    line(format_args!(
+        "made a local certificate authority for --https: {path}\ntrust it once with: {command}"
+    ));
 }
 
 /// One more start-up line on stdout. Whoever reads the `Local:` line may close stdout after it

@@ -54,6 +54,8 @@ pub enum StartupError {
     BadPollInterval(u128),
     #[error("--wait {0} is too long; give at most 60000 milliseconds (a minute)")]
     BadWait(u128),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     #[error("cannot listen on {addr} port {port}: {error}")]
     Listen {
         addr: IpAddr,
@@ -80,7 +82,8 @@ impl StartupError {
             | StartupError::BadSpa(_)
             | StartupError::BadWait(_)
             | StartupError::BadIgnore(_)
-            | StartupError::BadPollInterval(_) => 2,
+            | StartupError::BadPollInterval(_)
+            | StartupError::Tls(_) => 2,
             StartupError::PortBusy(_)
             | StartupError::NoFreePort { .. }
             | StartupError::Listen { .. } => 1,
@@ -105,6 +108,7 @@ impl StartupError {
             StartupError::BadIgnore(_) => "ignore",
             StartupError::BadPollInterval(_) => "poll",
             StartupError::BadWait(_) => "wait",
+            StartupError::Tls(error) => error.setting()?,
             StartupError::DuplicateRoute(_)
             | StartupError::NoFreePort { .. }
             | StartupError::Listen { .. } => return None,

@@ -33,6 +33,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         .and_then(|file| file.canonicalize().ok());
     let checked = config.validate().map_err(explain)?;
     let addresses = Addresses::from_host(&cli.host).map_err(explain)?;
+    config.tls = cli.tls(&addresses).map_err(explain)?;
     let choice = cli.port_choice();
     let bound = listen::bind(&addresses, choice).map_err(explain)?;
     if let PortChoice::FirstFreeFrom(first) = choice
@@ -66,7 +67,18 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
             prepared = app::prepare(config.clone()) => prepared?,
             () = &mut shutdown => return Ok(()),
         };
-        banner::print(&root, &addresses, bound.port, cli.quiet);
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        banner::print(&root, &addresses, scheme, bound.port, cli.quiet);
+        if let Some(tls) = &config.tls
+            && tls.ca_created
+            && let Some(certificate) = &tls.ca_certificate
+        {
+            banner::new_authority(certificate);
+        }
         if !cli.quiet {
             if let Some(file) = &settings.file {
                 banner::line(format_args!("settings from {}", file.display()));
@@ -103,7 +115,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         if let Some(path) = cli.open_path() {
             browser::open(&format!(
                 "{}{}",
-                banner::local_url(&addresses, bound.port),
+                banner::local_url(&addresses, scheme, bound.port),
                 path.trim_start_matches('/')
             ));
         }

@@ -20,6 +20,7 @@ pub mod protocol;
 mod reload;
 mod request_path;
 pub mod settings;
+pub mod tls;
 
 pub use error::StartupError;
 pub use settings::Config;

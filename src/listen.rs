@@ -22,6 +22,28 @@ pub struct Addresses {
 }
 
 impl Addresses {
+    /// The addresses other devices reach this server at: every interface's address when bound
+    /// to all of them, else the bound non-loopback addresses themselves.
+    pub fn network_ips(&self) -> Vec<IpAddr> {
+        let mut ips: Vec<IpAddr> = Vec::new();
+        for &ip in &self.required {
+            if ip.is_unspecified() {
+                let interfaces = if_addrs::get_if_addrs().unwrap_or_default();
+                ips.extend(
+                    interfaces
+                        .iter()
+                        .map(|interface| interface.ip())
+                        .filter(|found| !found.is_loopback() && found.is_ipv4() == ip.is_ipv4()),
+                );
+            } else if !ip.is_loopback() {
+                ips.push(ip);
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        ips.retain(|ip| seen.insert(*ip));
+        ips
+    }
+
     /// The addresses `--host` names: `localhost` means both loopbacks, an IP literal (bracketed
     /// or not) itself, and any other name what it resolves to.
     pub fn from_host(host: &str) -> Result<Self, StartupError> {

@@ -1,6 +1,7 @@
 //! The command line. Parsing is pure (no I/O); `launch` turns the parsed arguments into a server.
 //! [`Settings`](crate::settings::Settings) layers the environment and the config file under it.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -8,9 +9,10 @@ use clap::builder::BoolishValueParser;
 use clap::{ArgAction, CommandFactory, Parser};
 
 use crate::error::StartupError;
-use crate::listen::{DEFAULT_PORT, PortChoice};
+use crate::listen::{Addresses, DEFAULT_PORT, PortChoice};
 use crate::reload::Polling;
 use crate::settings::Config;
+use crate::tls::{self, Tls, TlsError};
 
 /// A live-reload development server: serve a folder, and every save shows up in the browser at once.
 #[derive(Debug, Parser)]
@@ -124,6 +126,19 @@ pub struct Cli {
     /// Let pages on any other origin read what liveserve serves (Access-Control-Allow-Origin: *).
     #[arg(long, env = "LIVESERVE_CORS")]
     pub cors: bool,
+
+    /// Serve HTTPS (and HTTP/2) with a certificate signed by a local certificate authority that
+    /// liveserve makes once in your data folder (trust it once); http:// on the port redirects.
+    #[arg(long, env = "LIVESERVE_HTTPS")]
+    pub https: bool,
+
+    /// Serve HTTPS with this certificate (PEM, e.g. from mkcert) instead; needs --key.
+    #[arg(long, env = "LIVESERVE_CERT", value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --cert.
+    #[arg(long, env = "LIVESERVE_KEY", value_name = "FILE")]
+    pub key: Option<PathBuf>,
 
     /// Forward requests at or below PREFIX (default /, the whole site) to the backend at URL
     /// (repeatable), e.g. --proxy /api=http://localhost:3000. Its pages get the reload script too.
@@ -351,6 +366,22 @@ impl Cli {
         CONTRADICTIONS.iter().copied().find(|(a, b)| on(a) && on(b))
     }
 
+    /// The certificate to serve HTTPS with, if asked for: the user's (`--cert`, `--key`), or one
+    /// made for `addresses` by the local authority (`--https`).
+    pub fn tls(&self, addresses: &Addresses) -> Result<Option<Tls>, StartupError> {
+        let tls = match (&self.cert, &self.key) {
+            (Some(cert), Some(key)) => Tls::from_files(cert, key)?,
+            (None, None) if self.https => {
+                let folder = tls::data_folder().ok_or(TlsError::NoDataFolder)?;
+                let (names, ips) = certificate_names(addresses);
+                Tls::local(&folder, &names, &ips)?
+            }
+            (None, None) => return Ok(None),
+            _ => return Err(TlsError::HalfPair.into()),
+        };
+        Ok(Some(tls))
+    }
+
     /// The page `--open` asks for, if any.
     pub fn open_path(&self) -> Option<&str> {
         self.open.as_ref().and_then(Switch::on).map(String::as_str)
@@ -362,6 +393,25 @@ impl Cli {
             None => PortChoice::FirstFreeFrom(DEFAULT_PORT),
         }
     }
+}
+
+/// What a local certificate names: `localhost` and its subdomains, this machine's name, the
+/// loopback addresses and every address served to the network.
+fn certificate_names(addresses: &Addresses) -> (Vec<String>, Vec<IpAddr>) {
+    let mut names = vec!["localhost".to_owned(), "*.localhost".to_owned()];
+    if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        let host = host.trim();
+        if !host.is_empty() && host != "localhost" {
+            names.push(host.to_owned());
+        }
+    }
+    let mut ips = vec![
+        IpAddr::from([127, 0, 0, 1]),
+        IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]),
+    ];
+    ips.extend(addresses.network_ips());
+    ips.dedup();
+    (names, ips)
 }
 
 #[cfg(test)]

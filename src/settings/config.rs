@@ -86,6 +86,8 @@ pub struct Config {
     /// writes within one tick of the filesystem's clock look alike, while a settled file's next
     /// write always shows in its metadata. Tests shorten it.
     pub settle_before_caching: Duration,
+    /// Serve HTTPS (and HTTP/2) with this certificate; plain HTTP on the port is redirected.
+    pub tls: Option<crate::tls::Tls>,
     /// How long a client may take to send its request headers. hyper enforces it only because
     /// the server sets a timer; without a bound, slow clients could hold connections forever.
     pub header_read_timeout: Duration,
@@ -120,6 +122,7 @@ impl Config {
             proxy_timeout: Duration::from_secs(30),
             settings_file: None,
             settle_before_caching: crate::http::DEFAULT_SETTLE,
+            tls: None,
         }
     }
 

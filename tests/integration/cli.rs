@@ -140,12 +140,12 @@ impl Running {
             .expect("liveserve printed a line in time")
     }
 
-    /// Lines until the first one with `http://`, which is returned last.
+    /// Lines until the first one with a URL (`Local:`), which is returned last.
     pub(crate) fn lines_until_url(&self) -> Vec<String> {
         let mut lines = Vec::new();
         loop {
             let line = self.next_line();
-            let done = line.contains("http://");
+            let done = line.contains("://");
             lines.push(line);
             if done {
                 return lines;

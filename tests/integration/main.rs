@@ -9,6 +9,7 @@ mod browser_settings;
 mod caching;
 mod cli;
 mod file_cache;
+mod https;
 mod injection;
 mod ports;
 mod proxy;

@@ -1,0 +1,396 @@
+//! HTTPS through the real server: a certificate from the local authority that a client trusting
+//! that authority accepts (and one that does not refuses), HTTP/2 and HTTP/1.1 by ALPN with
+//! static files, injection and ranges over both, `wss` live reload, the user's own certificate
+//! and each way it can be wrong, plain HTTP redirected, and bad clients not holding up others.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use liveserve::tls::{Tls, TlsError};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use tempfile::TempDir;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use crate::cli::{Running, assert_one_line_error, liveserve, run_to_exit};
+use crate::support::{TIMEOUT, TestServer, site};
+
+/// A server on `root` with a certificate from a local authority kept in `authority`.
+async fn start_https(root: TempDir, authority: &Path) -> TestServer {
+    let tls = Tls::local(authority, &["localhost".to_owned()], &[loopback()]).unwrap();
+    TestServer::start_with(root, move |config| config.tls = Some(tls)).await
+}
+
+fn loopback() -> IpAddr {
+    IpAddr::from([127, 0, 0, 1])
+}
+
+/// A TLS client that trusts the certificates in `trusted` (PEM) and offers `alpn`.
+fn connector(trusted: &Path, alpn: &[u8]) -> TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in CertificateDer::pem_file_iter(trusted).unwrap() {
+        roots.add(certificate.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![alpn.to_vec()];
+    TlsConnector::from(Arc::new(config))
+}
+
+async fn handshake(
+    addr: SocketAddr,
+    connector: &TlsConnector,
+) -> std::io::Result<TlsStream<TcpStream>> {
+    let tcp = TcpStream::connect(addr).await?;
+    let name = ServerName::try_from("localhost").unwrap();
+    tokio::time::timeout(TIMEOUT, connector.connect(name, tcp))
+        .await
+        .expect("the handshake ended in time")
+}
+
+/// A response read whole.
+struct Answer {
+    status: u16,
+    headers: http::HeaderMap,
+    body: Vec<u8>,
+}
+
+/// Sends GET `path` with `headers` over a TLS connection, in whichever protocol it agreed on.
+async fn get(stream: TlsStream<TcpStream>, path: &str, headers: &[(&str, &str)]) -> Answer {
+    let http2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+    // HTTP/2 names the host in the URI's authority, HTTP/1.1 in a header.
+    let mut request = if http2 {
+        http::Request::get(format!("https://localhost{path}"))
+    } else {
+        http::Request::get(path).header("host", "localhost")
+    };
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request.body(Empty::<Bytes>::new()).unwrap();
+    let io = TokioIo::new(stream);
+    let exchange = async {
+        let response = if http2 {
+            let (mut sender, connection) =
+                hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+                    .await
+                    .unwrap();
+            tokio::spawn(connection);
+            sender.send_request(request).await.unwrap()
+        } else {
+            let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await.unwrap();
+            tokio::spawn(connection);
+            sender.send_request(request).await.unwrap()
+        };
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        Answer {
+            status,
+            headers,
+            body: body.to_vec(),
+        }
+    };
+    tokio::time::timeout(TIMEOUT, exchange)
+        .await
+        .expect("answered in time")
+}
+
+fn fixture() -> TempDir {
+    site(&[
+        (
+            "index.html",
+            b"<html><head></head><body><p>home</p></body></html>",
+        ),
+        ("a.css", b"body { color: red }"),
+    ])
+}
+
+#[tokio::test]
+async fn pages_files_and_ranges_over_http2_and_http11_with_the_local_authority() {
+    let authority = tempfile::tempdir().unwrap();
+    let server = start_https(fixture(), authority.path()).await;
+    let ca = authority.path().join("ca.crt");
+    for (alpn, version) in [(&b"h2"[..], "h2"), (&b"http/1.1"[..], "http/1.1")] {
+        let client = connector(&ca, alpn);
+        let connect = || handshake(server.addr, &client);
+        let stream = connect()
+            .await
+            .expect("a client trusting the authority connects");
+        assert_eq!(stream.get_ref().1.alpn_protocol(), Some(alpn), "{version}");
+        let page = get(stream, "/", &[]).await;
+        assert_eq!(page.status, 200, "{version}");
+        let text = String::from_utf8(page.body.clone()).unwrap();
+        assert!(
+            text.contains("data-path=\"/index.html\""),
+            "{version}: {text}"
+        );
+        assert_eq!(
+            page.headers["content-length"].to_str().unwrap(),
+            page.body.len().to_string()
+        );
+        let range = get(
+            connect().await.unwrap(),
+            "/a.css",
+            &[("range", "bytes=7-11")],
+        )
+        .await;
+        assert_eq!(
+            (range.status, range.body.as_slice()),
+            (206, &b"color"[..]),
+            "{version}"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_does_not_trust_the_authority_is_refused() {
+    let authority = tempfile::tempdir().unwrap();
+    let server = start_https(fixture(), authority.path()).await;
+    // Another authority (made in another folder) is not this one.
+    let other = tempfile::tempdir().unwrap();
+    Tls::local(other.path(), &["localhost".to_owned()], &[loopback()]).unwrap();
+    let refused = handshake(server.addr, &connector(&other.path().join("ca.crt"), b"h2")).await;
+    assert!(refused.is_err(), "an untrusted certificate is refused");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_authority_is_made_once_its_key_private_and_never_served() {
+    let authority = tempfile::tempdir().unwrap();
+    let folder = authority.path().join("liveserve");
+    let server = start_https(fixture(), &folder).await;
+    let key = std::fs::read(folder.join("ca.key")).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&folder.join("ca.key")), 0o600);
+        assert_eq!(mode(&folder), 0o700);
+    }
+    // A second start keeps the same authority: a browser that trusts it once trusts it on.
+    Tls::local(&folder, &["localhost".to_owned()], &[loopback()]).unwrap();
+    assert_eq!(std::fs::read(folder.join("ca.key")).unwrap(), key);
+    let ca = folder.join("ca.crt");
+    let stream = handshake(server.addr, &connector(&ca, b"h2"))
+        .await
+        .unwrap();
+    for path in ["/ca.key", "/__liveserve/ca.key"] {
+        let stream = handshake(server.addr, &connector(&ca, b"h2"))
+            .await
+            .unwrap();
+        assert_eq!(get(stream, path, &[]).await.status, 404, "{path}");
+    }
+    drop(stream);
+    // Nothing was written into the project.
+    let entries: Vec<_> = std::fs::read_dir(server.root.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn plain_http_on_the_https_port_is_redirected_to_https() {
+    let authority = tempfile::tempdir().unwrap();
+    let server = start_https(fixture(), authority.path()).await;
+    let reply = server.get("/docs/?page=2").await;
+    assert_eq!(reply.status, 308);
+    assert_eq!(
+        reply.header("location"),
+        Some("https://localhost/docs/?page=2")
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn garbage_and_stalled_handshakes_do_not_hold_up_a_real_client() {
+    let authority = tempfile::tempdir().unwrap();
+    let server = start_https(fixture(), authority.path()).await;
+    // A handshake record that is nonsense, a client that says nothing, a client that starts a
+    // handshake and stops.
+    let mut garbage = TcpStream::connect(server.addr).await.unwrap();
+    garbage
+        .write_all(&[22, 3, 1, 0, 5, 1, 2, 3, 4, 5])
+        .await
+        .unwrap();
+    let _silent = TcpStream::connect(server.addr).await.unwrap();
+    let mut stalled = TcpStream::connect(server.addr).await.unwrap();
+    stalled.write_all(&[22, 3, 1]).await.unwrap();
+    let ca = authority.path().join("ca.crt");
+    let stream = handshake(server.addr, &connector(&ca, b"h2"))
+        .await
+        .unwrap();
+    assert_eq!(get(stream, "/a.css", &[]).await.status, 200);
+    // The garbage got its connection closed.
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(TIMEOUT, garbage.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "the garbage connection was closed");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn live_reload_works_over_wss() {
+    let authority = tempfile::tempdir().unwrap();
+    let server = start_https(fixture(), authority.path()).await;
+    let ca = authority.path().join("ca.crt");
+    // Browsers open WebSockets over HTTP/1.1 when the server does not offer them over HTTP/2.
+    let stream = handshake(server.addr, &connector(&ca, b"http/1.1"))
+        .await
+        .unwrap();
+    let (mut socket, _) = tokio::time::timeout(
+        TIMEOUT,
+        tokio_tungstenite::client_async("wss://localhost/__liveserve/ws", stream),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    use futures_util::StreamExt;
+    let hello = tokio::time::timeout(TIMEOUT, socket.next()).await.unwrap();
+    let hello = hello.unwrap().unwrap().into_text().unwrap();
+    assert!(hello.contains("\"hello\""), "{hello}");
+    std::fs::write(server.root.path().join("a.css"), "body { color: tan }").unwrap();
+    let change = tokio::time::timeout(TIMEOUT, socket.next()).await.unwrap();
+    let change = change.unwrap().unwrap().into_text().unwrap();
+    assert!(change.contains("/a.css"), "{change}");
+    server.stop().await;
+}
+
+/// A certificate for localhost and its key, as PEM, made here.
+fn own_certificate() -> (String, String) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    let certificate = params.self_signed(&key).unwrap();
+    (certificate.pem(), key.serialize_pem())
+}
+
+#[tokio::test]
+async fn the_users_own_certificate_is_served() {
+    let files = tempfile::tempdir().unwrap();
+    let (certificate, key) = own_certificate();
+    let (cert_file, key_file) = (files.path().join("cert.pem"), files.path().join("key.pem"));
+    std::fs::write(&cert_file, certificate).unwrap();
+    std::fs::write(&key_file, key).unwrap();
+    let tls = Tls::from_files(&cert_file, &key_file).unwrap();
+    let server = TestServer::start_with(fixture(), move |config| config.tls = Some(tls)).await;
+    let stream = handshake(server.addr, &connector(&cert_file, b"h2"))
+        .await
+        .unwrap();
+    assert_eq!(
+        get(stream, "/a.css", &[]).await.body,
+        b"body { color: red }"
+    );
+    server.stop().await;
+}
+
+#[test]
+fn each_wrong_certificate_or_key_is_its_own_error() {
+    let files = tempfile::tempdir().unwrap();
+    let (certificate, key) = own_certificate();
+    let (_, other_key) = own_certificate();
+    let write = |name: &str, content: &str| {
+        let path = files.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        path
+    };
+    let cert = write("cert.pem", &certificate);
+    let key_file = write("key.pem", &key);
+    let other = write("other-key.pem", &other_key);
+    let text = write("notes.txt", "not a certificate");
+    let missing = files.path().join("missing.pem");
+    let error = |cert: &Path, key: &Path| Tls::from_files(cert, key).err().unwrap();
+    assert!(matches!(
+        error(&missing, &key_file),
+        TlsError::Unreadable { flag: "--cert", .. }
+    ));
+    assert!(matches!(
+        error(&cert, &missing),
+        TlsError::Unreadable { flag: "--key", .. }
+    ));
+    assert!(matches!(
+        error(&text, &key_file),
+        TlsError::NoCertificate(_)
+    ));
+    assert!(matches!(error(&cert, &text), TlsError::NoKey(_)));
+    assert!(matches!(error(&cert, &other), TlsError::Mismatch { .. }));
+    assert!(Tls::from_files(&cert, &key_file).is_ok());
+}
+
+/// `liveserve ROOT --https` with its data folder in `data`.
+fn https_binary(root: &Path, data: &Path) -> Running {
+    let mut command = liveserve();
+    command
+        .arg(root)
+        .args(["--https", "--port", "0"])
+        .env("XDG_DATA_HOME", data);
+    Running::start(command)
+}
+
+#[test]
+fn https_prints_an_https_url_and_how_to_trust_a_new_authority_once() {
+    let root = fixture();
+    let data = tempfile::tempdir().unwrap();
+    let first = https_binary(root.path(), data.path());
+    let lines = first.lines_until_url();
+    assert!(
+        lines
+            .last()
+            .unwrap()
+            .starts_with("Local: https://localhost:"),
+        "{lines:?}"
+    );
+    let authority = data.path().join("liveserve/ca.crt");
+    let said = first.next_line();
+    assert!(said.contains(&authority.display().to_string()), "{said}");
+    assert!(first.next_line().starts_with("trust it once with: "));
+    let (status, _) = first.terminate();
+    assert_eq!(status.code(), Some(0));
+    // The next start uses the same authority and says nothing of it.
+    let again = https_binary(root.path(), data.path());
+    again.lines_until_url();
+    let (_, rest) = again.terminate();
+    assert!(
+        rest.iter().all(|line| !line.contains("authority")),
+        "{rest:?}"
+    );
+}
+
+#[test]
+fn bad_certificate_settings_are_one_line_before_anything_binds() {
+    let files = tempfile::tempdir().unwrap();
+    let text = files.path().join("notes.txt");
+    std::fs::write(&text, "not a certificate").unwrap();
+    let text = text.to_str().unwrap();
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    for (args, needle) in [
+        (vec!["--cert", text], "--cert and --key go together"),
+        (vec!["--cert", text, "--key", text], "no PEM certificate"),
+        (
+            vec!["--cert", "/nonexistent.pem", "--key", text],
+            "--cert /nonexistent.pem",
+        ),
+    ] {
+        let mut command = liveserve();
+        command
+            .arg(files.path())
+            .args(["--host", "127.0.0.1", "--port", &port])
+            .args(&args);
+        let output = run_to_exit(command);
+        assert_one_line_error(&output, 2, needle);
+        assert!(output.stdout.is_empty(), "{args:?}");
+    }
+}
