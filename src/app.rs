@@ -7,10 +7,8 @@ use std::time::Duration;
 
 use std::pin::Pin;
 
-use bytes::Bytes;
-use http::header::{HOST, LOCATION};
-use http::{HeaderValue, StatusCode};
-use http_body_util::Full;
+use http::HeaderValue;
+use http::header::HOST;
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper::service::{HttpService, service_fn};
@@ -19,7 +17,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-use crate::http::{ClientAddr, FileCache, Router, UpgradeSlot};
+use crate::http::{ClientAddr, FileCache, Router, UpgradeSlot, plain_http_on_https};
 use crate::memory;
 use crate::protocol::Changed;
 use crate::reload::Reloading;
@@ -250,8 +248,11 @@ async fn serve_connection(
                 until_stopped(connection.with_upgrades(), stop.clone()).await
             }
             Accepted::Plain(stream) => {
-                let redirect =
-                    service_fn(|request| async move { Ok::<_, Infallible>(to_https(&request)) });
+                let authority = tls.authority_pem();
+                let redirect = service_fn(move |request| {
+                    let answer = plain_http_on_https(&request, authority.clone());
+                    async move { Ok::<_, Infallible>(answer) }
+                });
                 let connection = protocols
                     .http1
                     .serve_connection(TokioIo::new(stream), redirect);
@@ -333,31 +334,4 @@ fn authority_as_host<B>(request: &mut hyper::Request<B>) {
     if let Some(value) = authority.and_then(|authority| HeaderValue::from_str(&authority).ok()) {
         request.headers_mut().insert(HOST, value);
     }
-}
-
-/// The answer to plain HTTP on the HTTPS port: the same URL with `https://`.
-fn to_https<B>(request: &hyper::Request<B>) -> hyper::Response<Full<Bytes>> {
-    let host = request
-        .headers()
-        .get(HOST)
-        .and_then(|host| host.to_str().ok())
-        .and_then(|host| host.parse::<http::uri::Authority>().ok());
-    let mut response = hyper::Response::new(Full::new(Bytes::new()));
-    let Some(host) = host else {
-        *response.status_mut() = StatusCode::BAD_REQUEST;
-        return response;
-    };
-    let path = request
-        .uri()
-        .path_and_query()
-        .map_or("/", |path| path.as_str());
-    let location = format!("https://{host}{path}");
-    match HeaderValue::from_str(&location) {
-        Ok(location) => {
-            *response.status_mut() = StatusCode::PERMANENT_REDIRECT;
-            response.headers_mut().insert(LOCATION, location);
-        }
-        Err(_) => *response.status_mut() = StatusCode::BAD_REQUEST,
-    }
-    response
 }

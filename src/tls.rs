@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, SanType,
@@ -44,6 +45,8 @@ pub struct Tls {
     pub ca_certificate: Option<PathBuf>,
     /// Whether the local authority was made by this start (the banner says how to trust it).
     pub ca_created: bool,
+    /// The local authority's certificate (PEM), served to devices that need to trust it.
+    authority_pem: Option<Bytes>,
 }
 
 impl std::fmt::Debug for Tls {
@@ -128,6 +131,7 @@ impl Tls {
             .map_err(|error| TlsError::Making(rcgen::Error::PemError(error.to_owned())))?;
         let mut tls = Tls::new(vec![leaf.der().clone()], key)?;
         tls.ca_certificate = Some(authority.certificate);
+        tls.authority_pem = Some(authority.pem);
         tls.ca_created = ca_created;
         Ok(tls)
     }
@@ -178,7 +182,13 @@ impl Tls {
             acceptor: TlsAcceptor::from(Arc::new(config)),
             ca_certificate: None,
             ca_created: false,
+            authority_pem: None,
         })
+    }
+
+    /// The local authority's certificate (PEM; never its key), when it signed ours.
+    pub fn authority_pem(&self) -> Option<Bytes> {
+        self.authority_pem.clone()
     }
 
     /// Tells TLS from plain HTTP by the first byte (a TLS handshake record starts with 22) and
@@ -235,9 +245,11 @@ pub fn data_folder() -> Option<PathBuf> {
     base.map(|base| base.join("liveserve"))
 }
 
-/// The local certificate authority: its certificate (a file users trust) and its key.
+/// The local certificate authority: its certificate (a file users trust, and its text) and its
+/// key.
 struct LocalAuthority {
     certificate: PathBuf,
+    pem: Bytes,
     key: KeyPair,
 }
 
@@ -252,16 +264,27 @@ impl LocalAuthority {
         let certificate = folder.join("ca.crt");
         let key_file = folder.join("ca.key");
         if certificate.is_file() && key_file.is_file() {
-            let pem = fs::read_to_string(&key_file).map_err(failed)?;
-            let key = KeyPair::from_pem(&pem)?;
-            return Ok((LocalAuthority { certificate, key }, false));
+            let key = KeyPair::from_pem(&fs::read_to_string(&key_file).map_err(failed)?)?;
+            let pem = Bytes::from(fs::read(&certificate).map_err(failed)?);
+            let authority = LocalAuthority {
+                certificate,
+                pem,
+                key,
+            };
+            return Ok((authority, false));
         }
         create_private_folder(folder).map_err(failed)?;
         let key = KeyPair::generate()?;
         let made = ca_params().self_signed(&key)?;
         write_private(&key_file, key.serialize_pem().as_bytes()).map_err(failed)?;
-        fs::write(&certificate, made.pem()).map_err(failed)?;
-        Ok((LocalAuthority { certificate, key }, true))
+        let pem = Bytes::from(made.pem());
+        fs::write(&certificate, &pem).map_err(failed)?;
+        let authority = LocalAuthority {
+            certificate,
+            pem,
+            key,
+        };
+        Ok((authority, true))
     }
 }
 

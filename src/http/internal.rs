@@ -44,6 +44,9 @@ const PREFIX: &str = "/__liveserve/";
 /// The messages as Server-Sent Events.
 const EVENTS_PATH: &str = "/__liveserve/events";
 
+/// The local certificate authority's certificate, for phones and other devices to install.
+pub const AUTHORITY_PATH: &str = "/__liveserve/ca.crt";
+
 /// Where a page without a socket reports its errors.
 const ERRORS_PATH: &str = "/__liveserve/errors";
 
@@ -67,16 +70,24 @@ pub struct Internal {
     max_sockets: usize,
     /// Set while sockets are being refused, so the log says so once, not once per refusal.
     sockets_full: AtomicBool,
+    /// The local certificate authority's certificate (PEM), with `--https`.
+    authority: Option<Bytes>,
 }
 
 impl Internal {
-    pub fn new(hub: Option<Arc<ReloadHub>>, hosts: HostPolicy, max_sockets: usize) -> Self {
+    pub fn new(
+        hub: Option<Arc<ReloadHub>>,
+        hosts: HostPolicy,
+        max_sockets: usize,
+        authority: Option<Bytes>,
+    ) -> Self {
         Internal {
             hub,
             hosts,
             socket_slots: Arc::new(Semaphore::new(max_sockets)),
             max_sockets,
             sockets_full: AtomicBool::new(false),
+            authority,
         }
     }
 
@@ -87,6 +98,13 @@ impl Internal {
         mut request: Request<Incoming>,
         upgrades: &UpgradeSlot,
     ) -> Response<Body> {
+        if request.uri().path() == AUTHORITY_PATH {
+            return match (&self.authority, guards::read_only_methods(request.method())) {
+                (_, Some(answer)) => answer,
+                (Some(pem), None) => authority_certificate(pem.clone()),
+                (None, None) => not_found(),
+            };
+        }
         let Some(hub) = &self.hub else {
             return not_found();
         };
@@ -246,6 +264,16 @@ fn not_found() -> Response<Body> {
         StatusCode::NOT_FOUND,
         "this path is reserved for liveserve itself",
     )
+}
+
+/// The local authority's certificate, as devices expect to be offered one to install.
+pub fn authority_certificate(pem: Bytes) -> Response<Body> {
+    let mut response = pages::generated(StatusCode::OK, "application/x-x509-ca-cert", pem);
+    response.headers_mut().insert(
+        http::header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"liveserve-ca.crt\""),
+    );
+    response
 }
 
 /// The client script, revalidated like any file: its tag changes with every build that changes it.

@@ -12,6 +12,7 @@ mod inject;
 mod internal;
 mod pages;
 mod pipeline;
+mod plain_http;
 mod proxy;
 mod router;
 mod static_files;
@@ -19,6 +20,7 @@ mod upgrade;
 mod validators;
 mod websocket;
 
+pub use plain_http::plain_http_on_https;
 pub use proxy::ClientAddr;
 pub use router::Router;
 pub use static_files::{DEFAULT_SETTLE, FileCache};

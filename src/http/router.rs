@@ -19,6 +19,7 @@ use crate::http::static_files::{FileCache, StaticFiles};
 use crate::http::upgrade::UpgradeSlot;
 use crate::reload::ReloadHub;
 use crate::settings::{Config, Validated};
+use crate::tls::Tls;
 
 pub struct Router {
     guards: Guards,
@@ -97,7 +98,12 @@ impl Router {
         routes.sort_by_key(|route| std::cmp::Reverse(route.prefix.len()));
         Router {
             guards: Guards::new(hosts.clone(), config.cors),
-            internal: Internal::new(hub, hosts, config.max_websocket_clients),
+            internal: Internal::new(
+                hub,
+                hosts,
+                config.max_websocket_clients,
+                config.tls.as_ref().and_then(Tls::authority_pem),
+            ),
             routes,
             pipeline: Pipeline::new(config.cors, config.verbose, config.headers.clone()),
             workspace,

@@ -22,6 +22,11 @@ pub struct Browser {
 
 impl Browser {
     pub async fn start() -> Browser {
+        Browser::start_with(&[]).await
+    }
+
+    /// [`Browser::start`] with more command-line switches for Chromium.
+    pub async fn start_with(extra: &[String]) -> Browser {
         assert!(
             std::path::Path::new(CHROMEDRIVER).exists() && std::path::Path::new(CHROMIUM).exists(),
             "browser tests need Chromium and its driver: apt-get install -y chromium chromium-driver"
@@ -59,6 +64,7 @@ impl Browser {
             "--user-data-dir={}",
             browser._profile.path().display()
         )])
+        .chain(extra.iter().cloned())
         .collect::<Vec<_>>();
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(

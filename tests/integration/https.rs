@@ -204,6 +204,28 @@ async fn the_authority_is_made_once_its_key_private_and_never_served() {
 }
 
 #[tokio::test]
+async fn devices_get_the_authority_certificate_over_https_and_plain_http() {
+    let authority = tempfile::tempdir().unwrap();
+    let server = start_https(fixture(), authority.path()).await;
+    let ca = authority.path().join("ca.crt");
+    let pem = std::fs::read(&ca).unwrap();
+    let stream = handshake(server.addr, &connector(&ca, b"h2"))
+        .await
+        .unwrap();
+    let over_tls = get(stream, "/__liveserve/ca.crt", &[]).await;
+    assert_eq!((over_tls.status, &over_tls.body), (200, &pem));
+    assert_eq!(
+        over_tls.headers["content-type"],
+        "application/x-x509-ca-cert"
+    );
+    // A phone that trusts nothing yet asks over plain HTTP.
+    let plain = server.get("/__liveserve/ca.crt").await;
+    assert_eq!((plain.status, &plain.body), (200, &pem));
+    assert!(!String::from_utf8_lossy(&plain.body).contains("PRIVATE"));
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn plain_http_on_the_https_port_is_redirected_to_https() {
     let authority = tempfile::tempdir().unwrap();
     let server = start_https(fixture(), authority.path()).await;
