@@ -123,6 +123,34 @@ pub(crate) fn url(server: &TestServer, path: &str) -> String {
     format!("http://{}{path}", server.addr)
 }
 
+/// Writes a stylesheet that turns the title green, and waits until it shows.
+pub(crate) async fn edit_stylesheet_and_wait(browser: &Browser, root: &std::path::Path) {
+    write(root, "css/site.css", b"h1 { color: rgb(0, 128, 0); }");
+    let color = computed("#title", "color");
+    browser
+        .wait_until(
+            "the new colour applies",
+            &format!("{color} === 'rgb(0, 128, 0)'"),
+        )
+        .await;
+}
+
+/// Writes `html` as the index page, and waits until its title reads `title`.
+pub(crate) async fn edit_page_and_wait(
+    browser: &Browser,
+    root: &std::path::Path,
+    html: &str,
+    title: &str,
+) {
+    write(root, "index.html", html.as_bytes());
+    browser
+        .wait_until(
+            "the edit applies",
+            &format!("document.querySelector('#title').textContent === {title:?}"),
+        )
+        .await;
+}
+
 pub(crate) fn computed(selector: &str, property: &str) -> String {
     format!("getComputedStyle(document.querySelector({selector:?})).{property}")
 }

@@ -10,7 +10,9 @@ use rustls::pki_types::pem::PemObject;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::browser::{ONE_BROWSER, computed, page, standard_site};
+use crate::browser::{
+    ONE_BROWSER, edit_page_and_wait, edit_stylesheet_and_wait, page, standard_site,
+};
 use crate::browser_driver::Browser;
 use crate::support::{TestServer, write};
 
@@ -63,29 +65,10 @@ async fn live_reload_on_an_https_page_uses_wss_and_applies_edits_in_place() {
     );
 
     browser.set_marker().await;
-    write(
-        server.root.path(),
-        "css/site.css",
-        b"h1 { color: rgb(0, 128, 0); }",
-    );
-    let color = computed("#title", "color");
-    browser
-        .wait_until(
-            "the new colour applies",
-            &format!("{color} === 'rgb(0, 128, 0)'"),
-        )
-        .await;
-    write(
-        server.root.path(),
-        "index.html",
-        page(Some("/css/site.css"), "<h1 id=title>second</h1>").as_bytes(),
-    );
-    browser
-        .wait_until(
-            "the edit applies",
-            "document.querySelector('#title').textContent === 'second'",
-        )
-        .await;
+    let root = server.root.path();
+    edit_stylesheet_and_wait(&browser, root).await;
+    let second = page(Some("/css/site.css"), "<h1 id=title>second</h1>");
+    edit_page_and_wait(&browser, root, &second, "second").await;
     assert!(browser.has_marker().await, "both in place, no reload");
     browser.assert_no_errors().await;
     browser.close().await;

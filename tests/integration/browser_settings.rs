@@ -7,7 +7,9 @@
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use crate::browser::{PROBE_JS, Session, computed, page, standard_site};
+use crate::browser::{
+    PROBE_JS, Session, edit_page_and_wait, edit_stylesheet_and_wait, page, standard_site,
+};
 use crate::support::write;
 
 const POLICY: &str = "script-src 'self'; connect-src 'self'";
@@ -76,30 +78,9 @@ async fn the_client_works_under_a_policy_that_allows_no_inline_script() {
     );
 
     browser.set_marker().await;
-    write(
-        server.root.path(),
-        "css/site.css",
-        b"h1 { color: rgb(0, 128, 0); }",
-    );
-    let color = computed("#title", "color");
-    browser
-        .wait_until(
-            "the new colour applies",
-            &format!("{color} === 'rgb(0, 128, 0)'"),
-        )
-        .await;
-
-    write(
-        server.root.path(),
-        "index.html",
-        strict_page("second").as_bytes(),
-    );
-    browser
-        .wait_until(
-            "the edit applies",
-            "document.querySelector('#title').textContent === 'second'",
-        )
-        .await;
+    let root = server.root.path();
+    edit_stylesheet_and_wait(browser, root).await;
+    edit_page_and_wait(browser, root, &strict_page("second"), "second").await;
     assert!(browser.has_marker().await, "both in place, no reload");
     assert_eq!(
         browser.eval("return window.__liveserve.morphs").await,
