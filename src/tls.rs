@@ -21,7 +21,7 @@ use rcgen::{
 };
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
@@ -127,8 +127,7 @@ impl Tls {
         let key = KeyPair::generate()?;
         let issuer = Issuer::new(ca_params(), &authority.key);
         let leaf = params.signed_by(&key, &issuer)?;
-        let key = PrivateKeyDer::try_from(key.serialize_der())
-            .map_err(|error| TlsError::Making(rcgen::Error::PemError(error.to_owned())))?;
+        let key = PrivateKeyDer::from(PrivatePkcs8KeyDer::from(key.serialize_der()));
         let mut tls = Tls::new(vec![leaf.der().clone()], key)?;
         tls.ca_certificate = Some(authority.certificate);
         tls.authority_pem = Some(authority.pem);
