@@ -72,7 +72,17 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         } else {
             "http"
         };
-        banner::print(&root, &addresses, scheme, bound.port, cli.quiet);
+        let devices = banner::ForDevices {
+            // As asked, else when a phone could use it and a person will see it.
+            qr: cli
+                .qr
+                .unwrap_or_else(|| addresses.is_exposed() && std::io::stdout().is_terminal()),
+            authority: config
+                .tls
+                .as_ref()
+                .is_some_and(|tls| tls.authority_pem().is_some()),
+        };
+        banner::print(&root, &addresses, scheme, bound.port, cli.quiet, devices);
         if let Some(tls) = &config.tls
             && tls.ca_created
             && let Some(certificate) = &tls.ca_certificate

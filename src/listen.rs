@@ -23,25 +23,43 @@ pub struct Addresses {
 
 impl Addresses {
     /// The addresses other devices reach this server at: every interface's address when bound
-    /// to all of them, else the bound non-loopback addresses themselves.
+    /// to all of them, else the bound non-loopback addresses themselves. The likeliest to work
+    /// from a phone come first: IPv4 on a real interface, then IPv6, then container bridges and
+    /// link-local addresses.
     pub fn network_ips(&self) -> Vec<IpAddr> {
-        let mut ips: Vec<IpAddr> = Vec::new();
+        let interfaces: Vec<(String, IpAddr)> = if_addrs::get_if_addrs()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|interface| {
+                let ip = interface.ip();
+                (interface.name, ip)
+            })
+            .collect();
+        let name_of = |ip: IpAddr| {
+            interfaces
+                .iter()
+                .find(|(_, found)| *found == ip)
+                .map_or("", |(name, _)| name.as_str())
+        };
+        let mut ips: Vec<(&str, IpAddr)> = Vec::new();
         for &ip in &self.required {
             if ip.is_unspecified() {
-                let interfaces = if_addrs::get_if_addrs().unwrap_or_default();
                 ips.extend(
                     interfaces
                         .iter()
-                        .map(|interface| interface.ip())
-                        .filter(|found| !found.is_loopback() && found.is_ipv4() == ip.is_ipv4()),
+                        .filter(|(_, found)| {
+                            !found.is_loopback() && found.is_ipv4() == ip.is_ipv4()
+                        })
+                        .map(|(name, found)| (name.as_str(), *found)),
                 );
             } else if !ip.is_loopback() {
-                ips.push(ip);
+                ips.push((name_of(ip), ip));
             }
         }
         let mut seen = std::collections::HashSet::new();
-        ips.retain(|ip| seen.insert(*ip));
-        ips
+        ips.retain(|(_, ip)| seen.insert(*ip));
+        ips.sort_by_key(|&(name, ip)| reachability(name, ip));
+        ips.into_iter().map(|(_, ip)| ip).collect()
     }
 
     /// The addresses `--host` names: `localhost` means both loopbacks, an IP literal (bracketed
@@ -97,6 +115,31 @@ impl Addresses {
     pub fn is_exposed(&self) -> bool {
         self.required.iter().any(|ip| !ip.is_loopback())
     }
+}
+
+/// How likely another device is to reach `ip` on the interface called `name`, best first: a
+/// LAN's IPv4 address, then IPv6, then the bridges containers and virtual machines sit on
+/// (reachable from this machine only), then link-local addresses (which a URL cannot even
+/// name without the interface).
+fn reachability(name: &str, ip: IpAddr) -> (u8, bool) {
+    const VIRTUAL_PREFIXES: [&str; 9] = [
+        "docker", "br-", "veth", "virbr", "cni", "podman", "vboxnet", "vmnet", "flannel",
+    ];
+    let link_local = match ip {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => v6.segments()[0] & 0xffc0 == 0xfe80,
+    };
+    let bridge = VIRTUAL_PREFIXES
+        .iter()
+        .any(|prefix| name.starts_with(prefix));
+    let rank = if link_local {
+        2
+    } else if bridge {
+        1
+    } else {
+        0
+    };
+    (rank, ip.is_ipv6())
 }
 
 /// Which port to listen on.
@@ -217,5 +260,30 @@ mod tests {
         );
         assert!(Addresses::from_host("not a host").is_err());
         assert!(Addresses::from_host("").is_err());
+    }
+
+    #[test]
+    fn lan_ipv4_comes_first_and_bridges_and_link_local_last() {
+        let mut found: Vec<(&str, IpAddr)> = vec![
+            ("eth0", "fe80::1".parse().unwrap()),
+            ("docker0", "172.17.0.1".parse().unwrap()),
+            ("eth0", "169.254.3.4".parse().unwrap()),
+            ("wlan0", "2001:db8::5".parse().unwrap()),
+            ("br-1a2b", "172.18.0.1".parse().unwrap()),
+            ("wlan0", "192.168.1.20".parse().unwrap()),
+        ];
+        found.sort_by_key(|&(name, ip)| reachability(name, ip));
+        let order: Vec<String> = found.iter().map(|(_, ip)| ip.to_string()).collect();
+        assert_eq!(
+            order,
+            [
+                "192.168.1.20",
+                "2001:db8::5",
+                "172.17.0.1",
+                "172.18.0.1",
+                "169.254.3.4",
+                "fe80::1"
+            ]
+        );
     }
 }

@@ -77,6 +77,8 @@ pub enum TlsError {
     NoKey(PathBuf),
     #[error("--key {} does not belong to the certificate in --cert {}", .key.display(), .cert.display())]
     Mismatch { cert: PathBuf, key: PathBuf },
+    #[error("--cert {}: {problem}; make a new one (mkcert: `mkcert localhost`) or use --https", .path.display())]
+    OutOfDate { path: PathBuf, problem: String },
     #[error("--cert/--key: {0}")]
     Unusable(rustls::Error),
     #[error(
@@ -97,7 +99,7 @@ impl TlsError {
     pub fn setting(&self) -> Option<&'static str> {
         match self {
             TlsError::Unreadable { flag, .. } => Some(flag.trim_start_matches('-')),
-            TlsError::NoCertificate(_) => Some("cert"),
+            TlsError::NoCertificate(_) | TlsError::OutOfDate { .. } => Some("cert"),
             TlsError::NoKey(_) | TlsError::Mismatch { .. } => Some("key"),
             _ => None,
         }
@@ -152,6 +154,7 @@ impl Tls {
         if chain.is_empty() {
             return Err(TlsError::NoCertificate(cert.to_path_buf()));
         }
+        check_dates(cert, &chain[0])?;
         let private_key = PrivateKeyDer::from_pem_slice(&key_pem)
             .map_err(|_| TlsError::NoKey(key.to_path_buf()))?;
         let signing_key = rustls::crypto::ring::sign::any_supported_type(&private_key)
@@ -214,6 +217,36 @@ impl Tls {
             }
         }
     }
+}
+
+/// A certificate past its end (or before its start) would make every browser refuse every page
+/// with a warning that does not say which file is at fault: refuse to start instead.
+fn check_dates(path: &Path, certificate: &CertificateDer<'_>) -> Result<(), TlsError> {
+    let out_of_date = |problem: String| TlsError::OutOfDate {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let (_, parsed) = x509_parser::parse_x509_certificate(certificate)
+        .map_err(|error| out_of_date(format!("not a readable X.509 certificate ({error})")))?;
+    let validity = parsed.validity();
+    let day = |time: &x509_parser::time::ASN1Time| {
+        time::OffsetDateTime::from_unix_timestamp(time.timestamp())
+            .map_or_else(|_| time.to_string(), |date| date.date().to_string())
+    };
+    let now = x509_parser::time::ASN1Time::now();
+    if now > validity.not_after {
+        return Err(out_of_date(format!(
+            "expired on {}",
+            day(&validity.not_after)
+        )));
+    }
+    if now < validity.not_before {
+        return Err(out_of_date(format!(
+            "not valid before {}",
+            day(&validity.not_before)
+        )));
+    }
+    Ok(())
 }
 
 /// What arrived on the HTTPS port.

@@ -20,6 +20,7 @@ mod upgrade;
 mod validators;
 mod websocket;
 
+pub use internal::AUTHORITY_PATH;
 pub use plain_http::plain_http_on_https;
 pub use proxy::ClientAddr;
 pub use router::Router;

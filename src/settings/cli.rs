@@ -140,6 +140,19 @@ pub struct Cli {
     #[arg(long, env = "LIVESERVE_KEY", value_name = "FILE")]
     pub key: Option<PathBuf>,
 
+    /// Draw the first Network URL as a QR code for a phone's camera. On by default when the
+    /// server is exposed (--host 0.0.0.0) and stdout is a terminal; --qr=false turns it off.
+    #[arg(
+        long,
+        env = "LIVESERVE_QR",
+        value_name = "ON",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = BoolishValueParser::new()
+    )]
+    pub qr: Option<bool>,
+
     /// Forward requests at or below PREFIX (default /, the whole site) to the backend at URL
     /// (repeatable), e.g. --proxy /api=http://localhost:3000. Its pages get the reload script too.
     #[arg(

@@ -181,9 +181,12 @@ impl Drop for Running {
     }
 }
 
-/// The port in a `Local: http://localhost:PORT/` line.
+/// The port in a `Local: http://localhost:PORT/` (or `https://`) line.
 pub(crate) fn port_of(line: &str) -> u16 {
-    let rest = line.strip_prefix("Local: http://localhost:").expect(line);
+    let rest = line
+        .strip_prefix("Local: http://localhost:")
+        .or_else(|| line.strip_prefix("Local: https://localhost:"))
+        .expect(line);
     rest.trim_end_matches('/').parse().expect(line)
 }
 

@@ -293,8 +293,18 @@ async fn live_reload_works_over_wss() {
 
 /// A certificate for localhost and its key, as PEM, made here.
 fn own_certificate() -> (String, String) {
+    certificate_valid(
+        rcgen::date_time_ymd(2025, 1, 1),
+        rcgen::date_time_ymd(4000, 1, 1),
+    )
+}
+
+/// A certificate for localhost valid from `start` to `end`, and its key, as PEM.
+fn certificate_valid(start: time::OffsetDateTime, end: time::OffsetDateTime) -> (String, String) {
     let key = rcgen::KeyPair::generate().unwrap();
-    let params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params.not_before = start;
+    params.not_after = end;
     let certificate = params.self_signed(&key).unwrap();
     (certificate.pem(), key.serialize_pem())
 }
@@ -348,6 +358,29 @@ fn each_wrong_certificate_or_key_is_its_own_error() {
     ));
     assert!(matches!(error(&cert, &text), TlsError::NoKey(_)));
     assert!(matches!(error(&cert, &other), TlsError::Mismatch { .. }));
+    let (expired, expired_key) = certificate_valid(
+        rcgen::date_time_ymd(2020, 1, 1),
+        rcgen::date_time_ymd(2021, 1, 1),
+    );
+    let (early, early_key) = certificate_valid(
+        rcgen::date_time_ymd(3000, 1, 1),
+        rcgen::date_time_ymd(3001, 1, 1),
+    );
+    let expired_error = error(&write("old.pem", &expired), &write("old.key", &expired_key));
+    assert_eq!(
+        expired_error.to_string(),
+        format!(
+            "--cert {}: expired on 2021-01-01; make a new one (mkcert: `mkcert localhost`) or use --https",
+            files.path().join("old.pem").display()
+        )
+    );
+    let early_error = error(&write("early.pem", &early), &write("early.key", &early_key));
+    assert!(
+        early_error
+            .to_string()
+            .contains("not valid before 3000-01-01"),
+        "{early_error}"
+    );
     assert!(Tls::from_files(&cert, &key_file).is_ok());
 }
 
@@ -396,6 +429,14 @@ fn bad_certificate_settings_are_one_line_before_anything_binds() {
     let text = files.path().join("notes.txt");
     std::fs::write(&text, "not a certificate").unwrap();
     let text = text.to_str().unwrap();
+    let (expired, expired_key) = certificate_valid(
+        rcgen::date_time_ymd(2020, 1, 1),
+        rcgen::date_time_ymd(2021, 1, 1),
+    );
+    let (old_cert, old_key) = (files.path().join("old.pem"), files.path().join("old.key"));
+    std::fs::write(&old_cert, expired).unwrap();
+    std::fs::write(&old_key, expired_key).unwrap();
+    let (old_cert, old_key) = (old_cert.to_str().unwrap(), old_key.to_str().unwrap());
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = busy.local_addr().unwrap().port().to_string();
     for (args, needle) in [
@@ -404,6 +445,10 @@ fn bad_certificate_settings_are_one_line_before_anything_binds() {
         (
             vec!["--cert", "/nonexistent.pem", "--key", text],
             "--cert /nonexistent.pem",
+        ),
+        (
+            vec!["--cert", old_cert, "--key", old_key],
+            "expired on 2021-01-01",
         ),
     ] {
         let mut command = liveserve();
@@ -415,4 +460,69 @@ fn bad_certificate_settings_are_one_line_before_anything_binds() {
         assert_one_line_error(&output, 2, needle);
         assert!(output.stdout.is_empty(), "{args:?}");
     }
+}
+
+/// `liveserve --https --host 0.0.0.0` with `extra` flags: the lines it prints up to the one
+/// naming the new authority it made, and its port.
+fn exposed_https_lines(extra: &[&str]) -> (Vec<String>, u16) {
+    let root = fixture();
+    let data = tempfile::tempdir().unwrap();
+    let mut command = liveserve();
+    command
+        .arg(root.path())
+        .args(["--https", "--port", "0", "--host", "0.0.0.0"])
+        .args(extra)
+        .env("XDG_DATA_HOME", data.path());
+    let running = Running::start(command);
+    let mut lines = running.lines_until_url();
+    let port = crate::cli::port_of(lines.last().unwrap());
+    loop {
+        let line = running.next_line();
+        let done = line.contains("made a local certificate authority");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    assert_eq!(running.terminate().0.code(), Some(0));
+    (lines, port)
+}
+
+#[test]
+fn an_exposed_server_tells_phones_where_the_authority_is_and_draws_a_qr_code_when_asked() {
+    let (lines, port) = exposed_https_lines(&["--qr"]);
+    let network: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("Network: "))
+        .collect();
+    assert!(
+        !network.is_empty(),
+        "this machine has a network address: {lines:?}"
+    );
+    let first_ip = network[0]
+        .trim_start_matches("Network: https://")
+        .split(':')
+        .next()
+        .unwrap();
+    let phone = lines
+        .iter()
+        .find(|line| line.starts_with("on a phone"))
+        .expect("a line for phones");
+    assert!(
+        phone.ends_with(&format!("http://{first_ip}:{port}/__liveserve/ca.crt")),
+        "{phone}"
+    );
+    let drawn = lines.iter().filter(|line| line.contains('█')).count();
+    assert!(drawn > 10, "a QR code: {lines:?}");
+    // Without --qr, and stdout not a terminal, no code.
+    let (quiet_lines, _) = exposed_https_lines(&[]);
+    assert!(
+        quiet_lines.iter().all(|line| !line.contains('█')),
+        "{quiet_lines:?}"
+    );
+    assert!(
+        quiet_lines
+            .iter()
+            .any(|line| line.starts_with("on a phone"))
+    );
 }
