@@ -2,7 +2,9 @@
 //! resolves, then let in-flight responses finish (for a bounded time) and return.
 
 use std::convert::Infallible;
+use std::future::pending;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use std::pin::Pin;
@@ -17,7 +19,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-use crate::http::{ClientAddr, FileCache, Router, UpgradeSlot, plain_http_on_https};
+use crate::http::{ClientAddr, FileCache, Router, Upgrades, plain_http_on_https};
 use crate::memory;
 use crate::protocol::Changed;
 use crate::reload::Reloading;
@@ -131,11 +133,14 @@ async fn serve(
         .max_header_list_size(MAX_REQUEST_HEAD as u32)
         .max_concurrent_streams(MAX_STREAMS)
         .keep_alive_interval(HTTP2_PING)
-        .max_send_buf_size(MAX_WRITE_QUEUE);
+        .max_send_buf_size(MAX_WRITE_QUEUE)
+        // WebSockets on a stream of the page's own connection (RFC 8441): no second handshake.
+        .enable_connect_protocol();
     let protocols = Arc::new(Protocols {
         http1,
         http2,
         tls: config.tls.clone(),
+        idle_timeout: config.header_read_timeout,
     });
 
     // Each listener accepts in its own task; the connections meet in one loop that owns them all.
@@ -205,6 +210,8 @@ struct Protocols {
     http1: http1::Builder,
     http2: http2::Builder<TokioExecutor>,
     tls: Option<Tls>,
+    /// How long an HTTP/2 connection may go without a request: HTTP/1.1's header timeout.
+    idle_timeout: Duration,
 }
 
 async fn serve_connection(
@@ -213,11 +220,13 @@ async fn serve_connection(
     router: Arc<Router>,
     stop: watch::Receiver<bool>,
 ) {
-    let upgrades = UpgradeSlot::default();
+    let (upgrades, mut handed_over) = Upgrades::channel();
+    let activity = Arc::new(Activity::default());
     let client = stream.peer_addr().ok().map(ClientAddr);
     let handler = service_fn({
-        let upgrades = upgrades.clone();
+        let activity = activity.clone();
         move |mut request: hyper::Request<hyper::body::Incoming>| {
+            activity.requests.fetch_add(1, Ordering::Relaxed);
             if let Some(client) = client {
                 request.extensions_mut().insert(client);
             }
@@ -227,49 +236,103 @@ async fn serve_connection(
             async move { Ok::<_, Infallible>(router.handle(request, &upgrades).await) }
         }
     });
-    let result = match &protocols.tls {
-        None => {
-            let connection = protocols
-                .http1
-                .serve_connection(TokioIo::new(stream), handler);
-            until_stopped(connection.with_upgrades(), stop.clone()).await
+    let connection = async {
+        match &protocols.tls {
+            None => {
+                let connection = protocols
+                    .http1
+                    .serve_connection(TokioIo::new(stream), handler);
+                until_stopped(connection.with_upgrades(), stop.clone(), pending()).await
+            }
+            Some(tls) => match tls.accept(stream).await {
+                Accepted::Tls(stream, true) => {
+                    let connection = protocols
+                        .http2
+                        .serve_connection(TokioIo::new(stream), handler);
+                    let idle = activity.idle(protocols.idle_timeout);
+                    until_stopped(connection, stop.clone(), idle).await
+                }
+                Accepted::Tls(stream, false) => {
+                    let connection = protocols
+                        .http1
+                        .serve_connection(TokioIo::new(stream), handler);
+                    until_stopped(connection.with_upgrades(), stop.clone(), pending()).await
+                }
+                Accepted::Plain(stream) => {
+                    let authority = tls.authority_pem();
+                    let redirect = service_fn(move |request| {
+                        let answer = plain_http_on_https(&request, authority.clone());
+                        async move { Ok::<_, Infallible>(answer) }
+                    });
+                    let connection = protocols
+                        .http1
+                        .serve_connection(TokioIo::new(stream), redirect);
+                    until_stopped(connection.with_upgrades(), stop.clone(), pending()).await
+                }
+                Accepted::Failed => Ok(()),
+            },
         }
-        Some(tls) => match tls.accept(stream).await {
-            Accepted::Tls(stream, true) => {
-                let connection = protocols
-                    .http2
-                    .serve_connection(TokioIo::new(stream), handler);
-                until_stopped(connection, stop.clone()).await
+    };
+    tokio::pin!(connection);
+    // Upgraded connections and streams run in this task, beside the connection (HTTP/2 goes on
+    // serving other streams) and after it: shutdown waits for them like for any connection.
+    let mut upgraded = JoinSet::new();
+    let result = loop {
+        tokio::select! {
+            result = &mut connection => break result,
+            Some(upgrade) = handed_over.recv() => {
+                upgraded.spawn(activity.clone().running(upgrade.run(stop.clone())));
             }
-            Accepted::Tls(stream, false) => {
-                let connection = protocols
-                    .http1
-                    .serve_connection(TokioIo::new(stream), handler);
-                until_stopped(connection.with_upgrades(), stop.clone()).await
-            }
-            Accepted::Plain(stream) => {
-                let authority = tls.authority_pem();
-                let redirect = service_fn(move |request| {
-                    let answer = plain_http_on_https(&request, authority.clone());
-                    async move { Ok::<_, Infallible>(answer) }
-                });
-                let connection = protocols
-                    .http1
-                    .serve_connection(TokioIo::new(stream), redirect);
-                until_stopped(connection.with_upgrades(), stop.clone()).await
-            }
-            Accepted::Failed => Ok(()),
-        },
+        }
     };
     if let Err(error) = result {
         tracing::debug!("connection ended with an error: {error}");
     }
-    // The connection was handed over to another protocol: this task runs it, so shutdown
-    // waits for (and closes) upgraded connections like any other.
-    if let Some(upgrade) = upgrades.take()
-        && !*stop.borrow()
-    {
-        upgrade.run(stop).await;
+    while let Ok(upgrade) = handed_over.try_recv() {
+        if !*stop.borrow() {
+            upgraded.spawn(upgrade.run(stop.clone()));
+        }
+    }
+    while upgraded.join_next().await.is_some() {}
+}
+
+/// What goes on over one connection: how an idle HTTP/2 connection is told from a busy one.
+#[derive(Default)]
+struct Activity {
+    /// Requests started so far.
+    requests: AtomicU64,
+    /// Upgraded streams running (WebSockets): a connection carrying one is not idle.
+    upgraded: AtomicUsize,
+}
+
+/// How an HTTP/2 connection fell idle.
+enum Idle {
+    /// It never sent a request: nothing to finish, it is dropped.
+    Silent,
+    /// No request for a while and nothing upgraded: it is asked to finish what is in flight.
+    Quiet,
+}
+
+impl Activity {
+    /// Resolves once a whole `timeout` passes with no request started and no upgraded stream:
+    /// HTTP/2 has no header timeout of its own, so this gives it HTTP/1.1's rule (a client that
+    /// connects and says nothing, or stays idle, is let go).
+    async fn idle(&self, timeout: Duration) -> Idle {
+        loop {
+            let before = self.requests.load(Ordering::Relaxed);
+            tokio::time::sleep(timeout).await;
+            let now = self.requests.load(Ordering::Relaxed);
+            if now == before && self.upgraded.load(Ordering::Relaxed) == 0 {
+                return if now == 0 { Idle::Silent } else { Idle::Quiet };
+            }
+        }
+    }
+
+    /// Runs an upgraded stream, counted while it runs.
+    async fn running(self: Arc<Self>, upgraded: impl Future<Output = ()>) {
+        self.upgraded.fetch_add(1, Ordering::Relaxed);
+        upgraded.await;
+        self.upgraded.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -305,11 +368,12 @@ where
     }
 }
 
-/// Runs `connection` until it ends; once `stop` turns true, the response in flight finishes and
-/// idle connections close at once.
+/// Runs `connection` until it ends; once `stop` turns true or `idle` resolves, the responses in
+/// flight finish and idle connections close at once (one that never spoke is dropped).
 async fn until_stopped(
     connection: impl Graceful,
     mut stop: watch::Receiver<bool>,
+    idle: impl Future<Output = Idle>,
 ) -> Result<(), hyper::Error> {
     tokio::pin!(connection);
     tokio::select! {
@@ -317,6 +381,13 @@ async fn until_stopped(
         _ = stop.changed() => {
             connection.as_mut().finish();
             connection.await
+        }
+        idle = idle => match idle {
+            Idle::Silent => Ok(()),
+            Idle::Quiet => {
+                connection.as_mut().finish();
+                connection.await
+            }
         }
     }
 }

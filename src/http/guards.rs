@@ -9,6 +9,7 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Versio
 use crate::http::body::Body;
 use crate::http::host_policy::{HostPolicy, HostRefused};
 use crate::http::pages;
+use crate::http::websocket::Handshake;
 
 /// Longer request targets get 414: no page of a dev server needs more, and it bounds the work a
 /// hostile request can cause.
@@ -31,9 +32,12 @@ impl Guards {
     pub fn refusal<B>(&self, request: &Request<B>) -> Option<Response<Body>> {
         // A request naming another server (`GET http://elsewhere/`) or asking for a tunnel
         // (`CONNECT`) is for a forward proxy, which liveserve never is. HTTP/2 always names the
-        // server in the request, so the rule is for HTTP/1 only.
+        // server in the request, so the rule is for HTTP/1 only; its CONNECT for a WebSocket
+        // (RFC 8441) names a path on this server.
         let absolute_form = request.version() < Version::HTTP_2 && request.uri().scheme().is_some();
-        if absolute_form || request.method() == Method::CONNECT {
+        let tunnel = request.method() == Method::CONNECT
+            && Handshake::of(request) != Some(Handshake::ExtendedConnect);
+        if absolute_form || tunnel {
             return Some(pages::error(
                 StatusCode::BAD_REQUEST,
                 "liveserve is not a forward proxy; ask for a path on this server",

@@ -22,7 +22,7 @@ use crate::http::guards;
 use crate::http::host_policy::HostPolicy;
 use crate::http::inject::CLIENT_PATH;
 use crate::http::pages;
-use crate::http::upgrade::{Upgrade, UpgradeSlot};
+use crate::http::upgrade::{Upgrade, Upgrades};
 use crate::http::validators::Validators;
 use crate::http::websocket;
 use crate::protocol::{ClientMessage, ServerMessage, WEBSOCKET_PATH};
@@ -96,7 +96,7 @@ impl Internal {
     pub async fn respond(
         &self,
         mut request: Request<Incoming>,
-        upgrades: &UpgradeSlot,
+        upgrades: &Upgrades,
     ) -> Response<Body> {
         if request.uri().path() == AUTHORITY_PATH {
             return match (&self.authority, guards::read_only_methods(request.method())) {
@@ -191,7 +191,7 @@ impl Internal {
         &self,
         request: &mut Request<B>,
         hub: &Arc<ReloadHub>,
-        upgrades: &UpgradeSlot,
+        upgrades: &Upgrades,
     ) -> Response<Body> {
         if !self.hosts.origin_allowed(request.headers()) {
             return cross_origin();

@@ -25,4 +25,4 @@ pub use plain_http::plain_http_on_https;
 pub use proxy::ClientAddr;
 pub use router::Router;
 pub use static_files::{DEFAULT_SETTLE, FileCache};
-pub use upgrade::UpgradeSlot;
+pub use upgrade::Upgrades;

@@ -16,7 +16,7 @@ use crate::http::pages;
 use crate::http::pipeline::{Pipeline, RequestFacts};
 use crate::http::proxy::{self, Proxy};
 use crate::http::static_files::{FileCache, StaticFiles};
-use crate::http::upgrade::UpgradeSlot;
+use crate::http::upgrade::Upgrades;
 use crate::reload::ReloadHub;
 use crate::settings::{Config, Validated};
 use crate::tls::Tls;
@@ -111,11 +111,7 @@ impl Router {
     }
 
     /// Answers one request. An accepted upgrade is left in `upgrades` for the connection task.
-    pub async fn handle(
-        &self,
-        request: Request<Incoming>,
-        upgrades: &UpgradeSlot,
-    ) -> Response<Body> {
+    pub async fn handle(&self, request: Request<Incoming>, upgrades: &Upgrades) -> Response<Body> {
         let facts = RequestFacts::of(&request);
         let response = match self.guards.refusal(&request) {
             Some(refused) => refused,

@@ -1,13 +1,12 @@
 //! Connections handed over from HTTP to another protocol: the live reload socket, and through
 //! the proxy a backend's own WebSockets.
 //!
-//! The request handler accepts the handshake and leaves the pending upgrade in the connection's
-//! [`UpgradeSlot`]; the connection task runs it once hyper has sent the 101 and let go of the
-//! socket. So shutdown waits for (and closes) upgraded connections like any other.
+//! The request handler accepts the handshake and hands the pending upgrade to its connection's
+//! task through [`Upgrades`]; that task runs it once hyper has sent the response and let go of
+//! the socket (HTTP/1.1) or the stream (HTTP/2, where the connection goes on serving other
+//! streams meanwhile). So shutdown waits for (and closes) upgraded connections like any other.
 
-use std::sync::{Arc, Mutex};
-
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::http::proxy::Tunnel;
 use crate::http::websocket::{self, PendingSession};
@@ -30,19 +29,21 @@ impl Upgrade {
     }
 }
 
-/// Where the request handler leaves an accepted upgrade for its connection task.
-#[derive(Clone, Default)]
-pub struct UpgradeSlot(Arc<Mutex<Option<Upgrade>>>);
+/// Where request handlers hand accepted upgrades to their connection's task: at most one on an
+/// HTTP/1.1 connection, one per stream over HTTP/2 (bounded by the streams a connection may
+/// have open).
+#[derive(Clone)]
+pub struct Upgrades(mpsc::UnboundedSender<Upgrade>);
 
-impl UpgradeSlot {
-    pub fn put(&self, upgrade: Upgrade) {
-        *self.0.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(upgrade);
+impl Upgrades {
+    /// A new connection's hand-over, and the end its task receives upgrades from.
+    pub fn channel() -> (Upgrades, mpsc::UnboundedReceiver<Upgrade>) {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        (Upgrades(sender), receiver)
     }
 
-    pub fn take(&self) -> Option<Upgrade> {
-        self.0
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .take()
+    pub fn put(&self, upgrade: Upgrade) {
+        // The connection task only stops receiving once its connection is gone.
+        let _ = self.0.send(upgrade);
     }
 }

@@ -12,6 +12,7 @@ use http::header::{
     CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE,
 };
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use hyper::ext::Protocol;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::sync::{OwnedSemaphorePermit, broadcast, watch};
@@ -40,20 +41,47 @@ const MAX_CLIENT_MESSAGE: usize = 4 * 1024;
 /// What a client may have queued for it before it counts as too slow.
 const MAX_QUEUED_OUTPUT: usize = 64 * 1024;
 
-/// Checks a WebSocket handshake. On success returns the 101 response and the pending upgrade,
-/// which the connection task completes once the response is sent.
+/// How a browser asks for a WebSocket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handshake {
+    /// HTTP/1.1: a GET with `Upgrade: websocket` that takes over the connection (RFC 6455).
+    Upgrade,
+    /// HTTP/2: a CONNECT with `:protocol websocket` that takes over one stream of a connection
+    /// the page already has (RFC 8441), once the server has said it speaks it.
+    ExtendedConnect,
+}
+
+impl Handshake {
+    /// Which handshake `request` is, if it is one.
+    pub fn of<B>(request: &Request<B>) -> Option<Handshake> {
+        let protocol = request.extensions().get::<Protocol>();
+        if request.method() == Method::CONNECT
+            && protocol.is_some_and(|protocol| protocol.as_str().eq_ignore_ascii_case("websocket"))
+        {
+            return Some(Handshake::ExtendedConnect);
+        }
+        let headers = request.headers();
+        let upgrade = request.method() == Method::GET
+            && header_has_token(headers, UPGRADE, "websocket")
+            && header_has_token(headers, CONNECTION, "upgrade");
+        upgrade.then_some(Handshake::Upgrade)
+    }
+}
+
+/// Checks a WebSocket handshake. On success returns the response that accepts it (101 to an
+/// upgrade, 200 to an extended CONNECT) and the pending upgrade, which the connection task
+/// completes once the response is sent.
 #[allow(clippy::result_large_err)]
 pub fn accept<B>(request: &mut Request<B>) -> Result<(Response<Body>, OnUpgrade), Response<Body>> {
-    let headers = request.headers();
     let bad = |message: &str| pages::error(StatusCode::BAD_REQUEST, message);
-    if request.method() != Method::GET {
-        return Err(bad("a WebSocket handshake is a GET"));
-    }
-    if !is_handshake(headers) {
-        return Err(bad(
-            "this is the live reload WebSocket; connect with a WebSocket client",
-        ));
-    }
+    let Some(handshake) = Handshake::of(request) else {
+        return Err(if request.method() == Method::GET {
+            bad("this is the live reload WebSocket; connect with a WebSocket client")
+        } else {
+            bad("a WebSocket handshake is a GET (or over HTTP/2 a CONNECT)")
+        });
+    };
+    let headers = request.headers();
     if headers
         .get(SEC_WEBSOCKET_VERSION)
         .is_none_or(|version| version != "13")
@@ -67,31 +95,27 @@ pub fn accept<B>(request: &mut Request<B>) -> Result<(Response<Body>, OnUpgrade)
             .insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
         return Err(refused);
     }
-    let Some(key) = headers.get(SEC_WEBSOCKET_KEY) else {
-        return Err(bad("Sec-WebSocket-Key is missing"));
-    };
-    if !is_websocket_key(key.as_bytes()) {
-        return Err(bad("Sec-WebSocket-Key is malformed"));
+    let mut response = Response::new(Body::empty());
+    if handshake == Handshake::Upgrade {
+        let Some(key) = headers.get(SEC_WEBSOCKET_KEY) else {
+            return Err(bad("Sec-WebSocket-Key is missing"));
+        };
+        if !is_websocket_key(key.as_bytes()) {
+            return Err(bad("Sec-WebSocket-Key is malformed"));
+        }
+        let accept_key = derive_accept_key(key.as_bytes());
+        *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        let response_headers = response.headers_mut();
+        response_headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+        response_headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+        if let Ok(accept_key) = HeaderValue::from_str(&accept_key) {
+            response_headers.insert(SEC_WEBSOCKET_ACCEPT, accept_key);
+        }
     }
-    let accept_key = derive_accept_key(key.as_bytes());
     let Some(upgrade) = request.extensions_mut().remove::<OnUpgrade>() else {
         return Err(bad("this connection cannot be upgraded"));
     };
-    let mut response = Response::new(Body::empty());
-    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let response_headers = response.headers_mut();
-    response_headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
-    response_headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
-    if let Ok(accept_key) = HeaderValue::from_str(&accept_key) {
-        response_headers.insert(SEC_WEBSOCKET_ACCEPT, accept_key);
-    }
     Ok((response, upgrade))
-}
-
-/// Whether a request asks to switch to WebSocket.
-pub fn is_handshake(headers: &HeaderMap) -> bool {
-    header_has_token(headers, UPGRADE, "websocket")
-        && header_has_token(headers, CONNECTION, "upgrade")
 }
 
 /// A key is 16 bytes in base64: 22 characters of the alphabet and `==` (RFC 6455 4.1).

@@ -23,7 +23,7 @@ use crate::cli::{Running, assert_one_line_error, liveserve, run_to_exit};
 use crate::support::{TIMEOUT, TestServer, site};
 
 /// A server on `root` with a certificate from a local authority kept in `authority`.
-async fn start_https(root: TempDir, authority: &Path) -> TestServer {
+pub(crate) async fn start_https(root: TempDir, authority: &Path) -> TestServer {
     let tls = Tls::local(authority, &["localhost".to_owned()], &[loopback()]).unwrap();
     TestServer::start_with(root, move |config| config.tls = Some(tls)).await
 }
@@ -33,7 +33,7 @@ fn loopback() -> IpAddr {
 }
 
 /// A TLS client that trusts the certificates in `trusted` (PEM) and offers `alpn`.
-fn connector(trusted: &Path, alpn: &[u8]) -> TlsConnector {
+pub(crate) fn connector(trusted: &Path, alpn: &[u8]) -> TlsConnector {
     let mut roots = rustls::RootCertStore::empty();
     for certificate in CertificateDer::pem_file_iter(trusted).unwrap() {
         roots.add(certificate.unwrap()).unwrap();
@@ -48,7 +48,7 @@ fn connector(trusted: &Path, alpn: &[u8]) -> TlsConnector {
     TlsConnector::from(Arc::new(config))
 }
 
-async fn handshake(
+pub(crate) async fn handshake(
     addr: SocketAddr,
     connector: &TlsConnector,
 ) -> std::io::Result<TlsStream<TcpStream>> {
@@ -60,14 +60,18 @@ async fn handshake(
 }
 
 /// A response read whole.
-struct Answer {
-    status: u16,
-    headers: http::HeaderMap,
-    body: Vec<u8>,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) headers: http::HeaderMap,
+    pub(crate) body: Vec<u8>,
 }
 
 /// Sends GET `path` with `headers` over a TLS connection, in whichever protocol it agreed on.
-async fn get(stream: TlsStream<TcpStream>, path: &str, headers: &[(&str, &str)]) -> Answer {
+pub(crate) async fn get(
+    stream: TlsStream<TcpStream>,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Answer {
     let http2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
     // HTTP/2 names the host in the URI's authority, HTTP/1.1 in a header.
     let mut request = if http2 {
@@ -107,7 +111,7 @@ async fn get(stream: TlsStream<TcpStream>, path: &str, headers: &[(&str, &str)])
         .expect("answered in time")
 }
 
-fn fixture() -> TempDir {
+pub(crate) fn fixture() -> TempDir {
     site(&[
         (
             "index.html",

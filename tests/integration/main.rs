@@ -11,6 +11,7 @@ mod caching;
 mod cli;
 mod file_cache;
 mod https;
+mod https_streams;
 mod injection;
 mod ports;
 mod proxy;

@@ -9,7 +9,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::header::{CONTENT_TYPE, HOST};
+use http::header::{
+    CONNECTION, CONTENT_TYPE, HOST, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE,
+};
 use http::uri::PathAndQuery;
 use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
@@ -21,12 +23,13 @@ use crate::http::body::Body;
 use crate::http::host_policy::HostPolicy;
 use crate::http::pages;
 use crate::http::pipeline::{InjectInto, Upstreamed};
-use crate::http::upgrade::{Upgrade, UpgradeSlot};
-use crate::http::websocket;
+use crate::http::upgrade::{Upgrade, Upgrades};
+use crate::http::websocket::Handshake;
 use crate::reload::ReloadHub;
 use crate::request_path::RequestPath;
 use crate::settings::ProxyRoute;
 use headers::Requester;
+use tokio_tungstenite::tungstenite::handshake::client::generate_key;
 pub use tunnel::Tunnel;
 
 /// How long connecting to a backend may take before the page gets 504.
@@ -107,13 +110,14 @@ impl Proxy {
     pub async fn respond(
         &self,
         mut request: Request<Incoming>,
-        upgrades: &UpgradeSlot,
+        upgrades: &Upgrades,
     ) -> Response<Body> {
         // The same rules as for files: `..`, NUL and malformed escapes are never forwarded.
         if let Err(error) = RequestPath::decode(request.uri().path()) {
             return pages::error(StatusCode::BAD_REQUEST, &error.to_string());
         }
-        let is_websocket = websocket::is_handshake(request.headers());
+        let handshake = Handshake::of(&request);
+        let is_websocket = handshake.is_some();
         if is_websocket && !self.hosts.origin_allowed(request.headers()) {
             return pages::error(
                 StatusCode::FORBIDDEN,
@@ -138,6 +142,13 @@ impl Proxy {
         headers::to_backend(&mut parts.headers, &requester, upstream, is_websocket);
         parts.uri = self.upstream_uri(&parts.uri);
         parts.version = Version::HTTP_11;
+        if handshake == Some(Handshake::ExtendedConnect) {
+            // The backend speaks HTTP/1.1: the browser's HTTP/2 handshake becomes an upgrade.
+            parts.method = Method::GET;
+            if let Ok(key) = HeaderValue::from_str(&generate_key()) {
+                parts.headers.insert(SEC_WEBSOCKET_KEY, key);
+            }
+        }
         parts.extensions = Default::default();
         let forwarded = Request::from_parts(parts, Body::stream(body));
 
@@ -175,6 +186,13 @@ impl Proxy {
             took: started.elapsed(),
         });
         if let (true, Some(client_upgrade)) = (upgraded, client_upgrade) {
+            if handshake == Some(Handshake::ExtendedConnect) {
+                // The stream is the tunnel: HTTP/2 accepts with 200 and no upgrade fields.
+                parts.status = StatusCode::OK;
+                for name in [CONNECTION, UPGRADE, SEC_WEBSOCKET_ACCEPT] {
+                    parts.headers.remove(name);
+                }
+            }
             let mut answer = Response::from_parts(parts, Body::empty());
             let upstream_upgrade = hyper::upgrade::on(&mut answer);
             upgrades.put(Upgrade::Tunnel(Tunnel::new(
