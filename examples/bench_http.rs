@@ -16,6 +16,10 @@
 //!       npm install --prefix /tmp/vite vite@8
 //!       VITE=/tmp/vite/node_modules/.bin/vite cargo run --release --example bench_http -- --proxy-only
 //!
+//! - HTTPS (`-- --https`, needs Debian's chromium and chromium-driver): start-up to the first
+//!   200 over TLS beside plain HTTP, and Chromium loading a page of 100 ES modules over HTTP/1.1
+//!   and over HTTP/2 (see `support/https.rs`).
+//!
 //! Everything runs on loopback. Load generator and server share the machine's cores, as they do
 //! for the figures in the README.
 
@@ -33,9 +37,17 @@ use hyper_util::rt::TokioIo;
 #[path = "support/mod.rs"]
 mod support;
 
+#[path = "support/https.rs"]
+mod https;
+
+// Shared with the browser tests; this program drives a part of it.
+#[allow(dead_code)]
+#[path = "../tests/integration/browser_driver.rs"]
+mod browser_driver;
+
 use support::{
     KeepAlive, LoadOptions, LoadResult, Peer, Server, Vite, build_release_binary, get, load,
-    load_tool, static_web_server,
+    load_tool, median, static_web_server,
 };
 
 fn main() {
@@ -48,6 +60,7 @@ fn main() {
         }
         Mode::ProxyOnly => proxy(&binary, &options),
         Mode::RustDocs(folder) => rust_docs(&binary, &folder),
+        Mode::Https => https::run(&binary),
     }
 }
 
@@ -252,6 +265,7 @@ enum Mode {
     All,
     ProxyOnly,
     RustDocs(PathBuf),
+    Https,
 }
 
 fn parse_options() -> (LoadOptions, Mode) {
@@ -278,6 +292,7 @@ fn parse_options() -> (LoadOptions, Mode) {
             }
             "--builtin" => options.builtin = true,
             "--proxy-only" => mode = Mode::ProxyOnly,
+            "--https" => mode = Mode::Https,
             "--rust-docs" => {
                 mode = Mode::RustDocs(
                     args.next()
@@ -325,18 +340,12 @@ fn write_site(root: &Path) {
 }
 
 fn measure_startup(binary: &Path, root: &Path) -> Duration {
-    let mut samples: Vec<Duration> = (0..20)
-        .map(|_| {
-            let started = Instant::now();
-            let server = Server::start(binary, root, &[]);
-            assert!(get(server.port, "/page.html").starts_with(b"HTTP/1.1 200"));
-            let elapsed = started.elapsed();
-            server.stop();
-            elapsed
-        })
-        .collect();
-    samples.sort();
-    samples[samples.len() / 2]
+    median(20, || {
+        let started = Instant::now();
+        let server = Server::start(binary, root, &[]);
+        assert!(get(server.port, "/page.html").starts_with(b"HTTP/1.1 200"));
+        started.elapsed()
+    })
 }
 
 /// The backend's answers: a small JSON document and a 2 KiB page.

@@ -21,6 +21,13 @@ pub fn build_release_binary() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/liveserve")
 }
 
+/// The median of `samples` measurements.
+pub fn median(samples: usize, mut measure: impl FnMut() -> Duration) -> Duration {
+    let mut times: Vec<Duration> = (0..samples).map(|_| measure()).collect();
+    times.sort();
+    times[samples / 2]
+}
+
 pub struct Server {
     child: Child,
     pub port: u16,
@@ -29,10 +36,21 @@ pub struct Server {
 impl Server {
     /// Starts the binary on `root` on a free loopback port, with `extra` arguments.
     pub fn start(binary: &Path, root: &Path, extra: &[&str]) -> Server {
+        Server::start_with_env(binary, root, extra, &[])
+    }
+
+    /// [`Server::start`] with variables set in its environment.
+    pub fn start_with_env(
+        binary: &Path,
+        root: &Path,
+        extra: &[&str],
+        env: &[(&str, &Path)],
+    ) -> Server {
         let mut child = Command::new(binary)
             .arg(root)
             .args(["--host", "127.0.0.1", "--port", "0", "-q"])
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

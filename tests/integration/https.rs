@@ -247,7 +247,7 @@ async fn garbage_and_stalled_handshakes_do_not_hold_up_a_real_client() {
     let authority = tempfile::tempdir().unwrap();
     let server = start_https(fixture(), authority.path()).await;
     // A handshake record that is nonsense, a client that says nothing, a client that starts a
-    // handshake and stops.
+    // handshake and stops, a client that offers TLS 1.0 alone.
     let mut garbage = TcpStream::connect(server.addr).await.unwrap();
     garbage
         .write_all(&[22, 3, 1, 0, 5, 1, 2, 3, 4, 5])
@@ -256,6 +256,8 @@ async fn garbage_and_stalled_handshakes_do_not_hold_up_a_real_client() {
     let _silent = TcpStream::connect(server.addr).await.unwrap();
     let mut stalled = TcpStream::connect(server.addr).await.unwrap();
     stalled.write_all(&[22, 3, 1]).await.unwrap();
+    let mut outdated = TcpStream::connect(server.addr).await.unwrap();
+    outdated.write_all(&tls10_client_hello()).await.unwrap();
     let ca = authority.path().join("ca.crt");
     let stream = handshake(server.addr, &connector(&ca, b"h2"))
         .await
@@ -265,7 +267,26 @@ async fn garbage_and_stalled_handshakes_do_not_hold_up_a_real_client() {
     let mut rest = Vec::new();
     let closed = tokio::time::timeout(TIMEOUT, garbage.read_to_end(&mut rest)).await;
     assert!(closed.is_ok(), "the garbage connection was closed");
+    let mut answer = Vec::new();
+    let closed = tokio::time::timeout(TIMEOUT, outdated.read_to_end(&mut answer)).await;
+    assert!(closed.is_ok(), "the TLS 1.0 client was closed");
+    // At most an alert record (type 21), never a ServerHello (a handshake record, 22).
+    assert!(answer.first().is_none_or(|&kind| kind == 21), "{answer:?}");
     server.stop().await;
+}
+
+/// A ClientHello offering TLS 1.0 alone, with one cipher suite of its time.
+fn tls10_client_hello() -> Vec<u8> {
+    let mut body = vec![3, 1]; // client_version: TLS 1.0
+    body.extend([7; 32]); // random
+    body.push(0); // no session id
+    body.extend([0, 2, 0x00, 0x2f]); // TLS_RSA_WITH_AES_128_CBC_SHA
+    body.extend([1, 0]); // no compression
+    let mut handshake = vec![1, 0, 0, body.len() as u8]; // ClientHello
+    handshake.extend(body);
+    let mut record = vec![22, 3, 1, 0, handshake.len() as u8];
+    record.extend(handshake);
+    record
 }
 
 #[tokio::test]
