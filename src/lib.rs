@@ -18,6 +18,7 @@ pub mod listen;
 mod memory;
 pub mod protocol;
 mod reload;
+pub mod remote;
 mod request_path;
 pub mod settings;
 pub mod tls;

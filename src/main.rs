@@ -1,10 +1,15 @@
+use std::ffi::OsString;
 use std::process::ExitCode;
 
 use liveserve::StartupError;
 use liveserve::settings::{Settings, SettingsError};
 
 fn main() -> ExitCode {
-    let settings = match Settings::from_args(std::env::args_os()) {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    if let Some(code) = liveserve::remote::run(&args) {
+        return code;
+    }
+    let settings = match Settings::from_args(args) {
         Ok(settings) => settings,
         Err(SettingsError::Shown(help)) => {
             let _ = help.print();

@@ -1,6 +1,7 @@
 //! liveserve's own endpoints under `/__liveserve/`: the browser client, the live reload socket,
 //! the same messages as Server-Sent Events for networks that drop WebSocket upgrades, and the
-//! endpoint such pages report their errors to. The prefix is reserved: it is never served from
+//! endpoint such pages report their errors to, and the endpoints other programs drive it with
+//! (see `control`). The prefix is reserved: it is never served from
 //! the folder nor forwarded to a backend.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,6 +19,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast};
 
 use crate::http::body::Body;
 use crate::http::browser_errors;
+use crate::http::control;
 use crate::http::guards;
 use crate::http::host_policy::HostPolicy;
 use crate::http::inject::CLIENT_PATH;
@@ -116,6 +118,10 @@ impl Internal {
             WEBSOCKET_PATH => self.socket(&mut request, hub, upgrades),
             EVENTS_PATH => self.events(&request, hub),
             ERRORS_PATH => self.errors(request, hub).await,
+            control::RELOAD_PATH => match control::refusal(&request, &self.hosts) {
+                Some(refused) => refused,
+                None => control::reload(request, hub).await,
+            },
             _ => not_found(),
         }
     }

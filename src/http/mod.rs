@@ -3,6 +3,7 @@
 
 mod body;
 mod browser_errors;
+mod control;
 mod decode;
 mod devtools;
 mod file_reads;

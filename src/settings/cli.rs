@@ -16,7 +16,12 @@ use crate::tls::{self, Tls, TlsError};
 
 /// A live-reload development server: serve a folder, and every save shows up in the browser at once.
 #[derive(Debug, Parser)]
-#[command(name = "liveserve", version, max_term_width = 100)]
+#[command(
+    name = "liveserve",
+    version,
+    max_term_width = 100,
+    after_help = "Drive a running liveserve: liveserve reload [--url URL] [PATH...] (see liveserve reload --help)."
+)]
 pub struct Cli {
     /// The folder to serve.
     #[arg(env = "LIVESERVE_ROOT", default_value = ".")]

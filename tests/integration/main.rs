@@ -9,6 +9,7 @@ mod browser_proxy;
 mod browser_settings;
 mod caching;
 mod cli;
+mod control;
 mod file_cache;
 mod https;
 mod https_streams;

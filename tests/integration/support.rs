@@ -47,6 +47,13 @@ impl TestServer {
         Self::start_on(listener, root, configure)
     }
 
+    /// [`TestServer::start_with`] listening on every interface, so requests can come from
+    /// another address than loopback.
+    pub async fn start_exposed(root: TempDir, configure: impl FnOnce(&mut Config)) -> Self {
+        let listener = TcpListener::bind("0.0.0.0:0").await.unwrap();
+        Self::start_on(listener, root, configure)
+    }
+
     /// Serves the folder `below` inside `holder`, so a test can put things next to the root.
     pub async fn start_below(
         holder: TempDir,

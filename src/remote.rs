@@ -1,0 +1,181 @@
+//! `liveserve reload`: a command that drives a running liveserve on this machine, for build
+//! scripts, editors and coding agents that would rather not speak HTTP themselves.
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use clap::Parser;
+use http::{Method, Request, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+use crate::tls;
+
+/// The words that start a command for a running server instead of a server. A folder of that
+/// name is served with `liveserve ./reload`.
+const COMMANDS: [&str; 1] = ["reload"];
+
+/// Reload the pages of a running liveserve: the ones showing PATHs, or every page.
+#[derive(Debug, Parser)]
+#[command(name = "liveserve reload", version, max_term_width = 100)]
+struct ReloadCommand {
+    /// The running liveserve.
+    #[arg(long, env = "LIVESERVE_URL", default_value = "http://localhost:8080/")]
+    url: String,
+
+    /// URL paths that changed (`/css/site.css` swaps a stylesheet in place); none: every page
+    /// reloads.
+    #[arg(value_name = "PATH")]
+    paths: Vec<String>,
+}
+
+/// Runs the command `args` names, if they name one (`liveserve reload ...`); `None` when they
+/// are a server's arguments.
+pub fn run(args: &[OsString]) -> Option<ExitCode> {
+    let command = args.get(1)?.to_str()?;
+    if !COMMANDS.contains(&command) {
+        return None;
+    }
+    let parsed = match ReloadCommand::try_parse_from(&args[1..]) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            let _ = error.print();
+            return Some(ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2)));
+        }
+    };
+    Some(report(reload(&parsed)))
+}
+
+/// Prints what the server answered, or why it could not be asked.
+fn report(outcome: Result<String, String>) -> ExitCode {
+    match outcome {
+        Ok(answer) => {
+            println!("{answer}");
+            ExitCode::SUCCESS
+        }
+        Err(reason) => {
+            eprintln!("liveserve: error: {reason}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn reload(command: &ReloadCommand) -> Result<String, String> {
+    let body = serde_json::json!({ "paths": command.paths }).to_string();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| error.to_string())?;
+    let (status, answer) = runtime.block_on(exchange(
+        &command.url,
+        Method::POST,
+        "/__liveserve/reload",
+        body,
+    ))?;
+    if status.is_success() {
+        Ok(answer)
+    } else {
+        Err(format!(
+            "{} answered {status}: {}",
+            command.url,
+            answer.trim()
+        ))
+    }
+}
+
+/// Sends one request to the liveserve at `base` (http or https); returns the status and body.
+async fn exchange(
+    base: &str,
+    method: Method,
+    path: &str,
+    body: String,
+) -> Result<(http::StatusCode, String), String> {
+    let uri: Uri = base
+        .parse()
+        .map_err(|_| format!("--url {base}: not a URL such as http://localhost:8080/"))?;
+    let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+        return Err(format!(
+            "--url {base}: not a URL such as http://localhost:8080/"
+        ));
+    };
+    let port = authority
+        .port_u16()
+        .unwrap_or(if scheme == "https" { 443 } else { 80 });
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let unreachable = |error: std::io::Error| {
+        format!("no liveserve answers at {base} ({error}); start one, or give --url")
+    };
+    let tcp = TcpStream::connect((host, port))
+        .await
+        .map_err(unreachable)?;
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(http::header::HOST, authority.as_str())
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|error| error.to_string())?;
+    match scheme {
+        "http" => send(tcp, request).await,
+        "https" => {
+            let name = ServerName::try_from(host.to_owned())
+                .map_err(|_| format!("--url {base}: not a host name"))?;
+            let stream = trusting_the_local_authority()?
+                .connect(name, tcp)
+                .await
+                .map_err(unreachable)?;
+            send(stream, request).await
+        }
+        other => Err(format!("--url {base}: {other} is not http or https")),
+    }
+}
+
+async fn send(
+    stream: impl AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    request: Request<Full<Bytes>>,
+) -> Result<(http::StatusCode, String), String> {
+    let failed = |error: hyper::Error| format!("the request failed: {error}");
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(failed)?;
+    tokio::spawn(connection);
+    let response = sender.send_request(request).await.map_err(failed)?;
+    let status = response.status();
+    let body = response.into_body().collect().await.map_err(failed)?;
+    Ok((
+        status,
+        String::from_utf8_lossy(&body.to_bytes()).into_owned(),
+    ))
+}
+
+/// A TLS client that trusts liveserve's local authority, the one `--https` signs with.
+fn trusting_the_local_authority() -> Result<tokio_rustls::TlsConnector, String> {
+    let certificate = tls::data_folder()
+        .map(|folder| folder.join("ca.crt"))
+        .filter(|file| file.is_file())
+        .ok_or("no local certificate authority to trust (it is made by liveserve --https)")?;
+    let mut roots = rustls::RootCertStore::empty();
+    let certificates = CertificateDer::pem_file_iter(&certificate)
+        .map_err(|error| format!("{}: {error}", certificate.display()))?;
+    for certificate in certificates.flatten() {
+        roots
+            .add(certificate)
+            .map_err(|error| format!("the local authority: {error}"))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|error| error.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}

@@ -1,0 +1,169 @@
+//! Driving a running server from other programs, through the real server: `POST
+//! /__liveserve/reload` publishes what it names to the pages' sockets, from this machine only and
+//! never from a web page; `liveserve reload` is its command-line form.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+
+use liveserve::protocol::ServerMessage;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::reload::Client;
+use crate::support::{Reply, TestServer, site};
+
+fn fixture() -> tempfile::TempDir {
+    site(&[
+        ("index.html", b"<html><body>home</body></html>"),
+        ("a.css", b"body { color: red }"),
+    ])
+}
+
+/// `POST /__liveserve/reload` with `body` and extra `headers`.
+async fn post_reload(server: &TestServer, body: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut raw = format!(
+        "POST /__liveserve/reload HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        raw.push_str(&format!("{name}: {value}\r\n"));
+    }
+    raw.push_str("\r\n");
+    raw.push_str(body);
+    server.send_raw(raw.as_bytes()).await
+}
+
+#[tokio::test]
+async fn a_program_on_this_machine_reloads_the_pages_it_names_or_all_of_them() {
+    let server = TestServer::start(fixture()).await;
+    let (mut page, _) = Client::connect(&server).await;
+    let named = post_reload(&server, r#"{"paths": ["/a.css"]}"#, &[]).await;
+    assert_eq!(named.status, 200, "{}", named.text());
+    let ServerMessage::Css { paths, generation } = page.next().await else {
+        panic!("a stylesheet is swapped");
+    };
+    assert_eq!((paths, generation), (vec!["/a.css".to_owned()], 1));
+    assert!(named.text().contains(r#""type":"css""#), "{}", named.text());
+    // No body: every page.
+    assert_eq!(post_reload(&server, "", &[]).await.status, 200);
+    let ServerMessage::Reload {
+        all, generation, ..
+    } = page.next().await
+    else {
+        panic!("a reload");
+    };
+    assert!(all);
+    assert_eq!(generation, 2);
+    // A same-origin request (a tool's page on this server) is fine too.
+    let same = post_reload(&server, "", &[("origin", "http://localhost")]).await;
+    assert_eq!(same.status, 200);
+    page.next().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn web_pages_bad_requests_and_other_methods_are_refused_and_publish_nothing() {
+    let server = TestServer::start(fixture()).await;
+    let (mut page, _) = Client::connect(&server).await;
+    for (headers, status) in [
+        (vec![("origin", "https://evil.example")], 403),
+        (vec![("origin", "null")], 403),
+        (vec![("sec-fetch-site", "cross-site")], 403),
+    ] {
+        let refused = post_reload(&server, "", &headers).await;
+        assert_eq!(refused.status, status, "{headers:?}");
+    }
+    for body in ["{", r#"{"paths": ["a.css"]}"#, r#"{"files": []}"#] {
+        assert_eq!(post_reload(&server, body, &[]).await.status, 400, "{body}");
+    }
+    let get = server.get("/__liveserve/reload").await;
+    assert_eq!((get.status, get.header("allow")), (405, Some("POST")));
+    // Nothing was published: the next message is the next real one, generation 1.
+    assert_eq!(post_reload(&server, "", &[]).await.status, 200);
+    let ServerMessage::Reload { generation, .. } = page.next().await else {
+        panic!("a reload");
+    };
+    assert_eq!(generation, 1);
+    server.stop().await;
+}
+
+/// This machine's first address other than loopback, if it has one.
+fn network_address() -> Option<IpAddr> {
+    if_addrs::get_if_addrs()
+        .ok()?
+        .into_iter()
+        .map(|interface| interface.ip())
+        .find(|ip| ip.is_ipv4() && !ip.is_loopback())
+}
+
+#[tokio::test]
+async fn another_machine_may_not_reload_the_pages() {
+    let Some(ip) = network_address() else {
+        panic!("this test needs a network interface besides loopback");
+    };
+    let server = TestServer::start_exposed(fixture(), |config| {
+        config.allowed_hosts = vec![ip.to_string().parse().unwrap()];
+    })
+    .await;
+    let addr = SocketAddr::new(ip, server.addr.port());
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "POST /__liveserve/reload HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = Reply::parse(&answer);
+    assert_eq!(answer.status, 403, "{}", answer.text());
+    assert!(answer.text().contains("this machine"), "{}", answer.text());
+    server.stop().await;
+}
+
+/// Runs `liveserve reload` with `args` to its end, off the async threads; its data folder (for
+/// the local authority) in `data`, when given.
+async fn reload_command(args: &[String], data: Option<&Path>) -> std::process::Output {
+    let mut command = crate::cli::liveserve();
+    command.arg("reload").args(args);
+    if let Some(data) = data {
+        command.env("XDG_DATA_HOME", data);
+    }
+    tokio::task::spawn_blocking(move || crate::cli::run_to_exit(command))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn liveserve_reload_is_the_command_line_form() {
+    let server = TestServer::start(fixture()).await;
+    let (mut page, _) = Client::connect(&server).await;
+    let url = format!("http://{}/", server.addr);
+    let named = reload_command(&["--url".into(), url.clone(), "/a.css".into()], None).await;
+    assert_eq!(named.status.code(), Some(0), "{named:?}");
+    assert!(String::from_utf8_lossy(&named.stdout).contains(r#""paths":["/a.css"]"#));
+    assert!(matches!(page.next().await, ServerMessage::Css { .. }));
+    let everything = reload_command(&["--url".into(), url], None).await;
+    assert_eq!(everything.status.code(), Some(0), "{everything:?}");
+    assert!(matches!(
+        page.next().await,
+        ServerMessage::Reload { all: true, .. }
+    ));
+    // Nobody there: one line saying so.
+    let port = server.addr.port();
+    server.stop().await;
+    let nobody = reload_command(&["--url".into(), format!("http://127.0.0.1:{port}/")], None).await;
+    crate::cli::assert_one_line_error(&nobody, 1, "no liveserve answers at");
+}
+
+#[tokio::test]
+async fn liveserve_reload_speaks_https_trusting_the_local_authority() {
+    let data = tempfile::tempdir().unwrap();
+    let localhost = ["localhost".to_owned()];
+    let loopback = [IpAddr::from([127, 0, 0, 1])];
+    let tls =
+        liveserve::tls::Tls::local(&data.path().join("liveserve"), &localhost, &loopback).unwrap();
+    let server = TestServer::start_with(fixture(), move |config| config.tls = Some(tls)).await;
+    let url = format!("https://localhost:{}/", server.addr.port());
+    let output = reload_command(&["--url".into(), url], Some(data.path())).await;
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains(r#""all":true"#));
+    server.stop().await;
+}
