@@ -7,6 +7,7 @@
 //   hello  {server, generation, fingerprint, morph, errors}  on every connect
 //   reload {generation, paths, all}                          something changed
 //   css    {generation, paths}                               only these stylesheets changed
+//   build  {failure: {command, status, output} | null}       the --exec command failed / is fixed
 // A tab acts only on changes that affect it: its own page (updated in place when it can be),
 // what it loaded (stylesheets and images swapped in place, anything else reloads), or what it
 // cannot judge (`all`, a page made by a backend).
@@ -198,6 +199,10 @@ function handle(message, transport) {
         swapStylesheets(message.paths || [], state.proxied);
       }
       break;
+    case "build":
+      if (message.failure) showBuildFailure(message.failure);
+      else hideBuildFailure();
+      break;
     default:
       // A newer server may send kinds this client does not know: ignore them.
       break;
@@ -225,6 +230,8 @@ function hello(message, transport) {
   state.connects += 1;
   retryMs = RETRY_FIRST_MS;
   startSendingErrors();
+  if (message.build && !anotherApp) showBuildFailure(message.build);
+  else hideBuildFailure();
   if (anotherApp) {
     if (!foreign) {
       showBanner("this address now serves another project; this page stays as it is until this project's liveserve is back.");

@@ -31,6 +31,9 @@ pub enum ServerMessage {
         swap: bool,
         #[serde(default)]
         errors: bool,
+        /// The `--exec` command's last run failed: the page shows it at once.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        build: Option<BuildFailure>,
     },
     /// Something other than stylesheets changed: reload the page. `all` says every page is
     /// affected whatever its path: events were lost and the watcher caught up (a rescan, `paths`
@@ -44,6 +47,21 @@ pub enum ServerMessage {
     },
     /// Only stylesheets (or their source maps) changed: swap them in place.
     Css { generation: u64, paths: Vec<String> },
+    /// The `--exec` command failed (`failure`: the page shows it over its last good content), or
+    /// succeeded after failing (`failure` null: the page hides it; a change message follows when
+    /// the build changed files). Not a change: no generation.
+    Build { failure: Option<BuildFailure> },
+}
+
+/// What the pages show of a failed `--exec` run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildFailure {
+    /// The command as the user gave it.
+    pub command: String,
+    /// How it ended: `exit status 1`, `killed by signal 9`, or why it could not start.
+    pub status: String,
+    /// The end of its output (stdout and stderr as they came), terminal colours stripped.
+    pub output: String,
 }
 
 /// What a page may send: its errors, when `hello` says the server wants them. Anything else (or
@@ -83,6 +101,27 @@ pub enum Changed {
 
 fn is_false(value: &bool) -> bool {
     !value
+}
+
+impl Changed {
+    /// Both batches as one: each file once (its last change counts), everything if either is.
+    pub fn merge(self, later: Changed) -> Changed {
+        match (self, later) {
+            (Changed::Files(mut earlier), Changed::Files(later)) => {
+                for change in later {
+                    match earlier
+                        .iter_mut()
+                        .find(|known| known.url_path == change.url_path)
+                    {
+                        Some(known) => *known = change,
+                        None => earlier.push(change),
+                    }
+                }
+                Changed::Files(earlier)
+            }
+            _ => Changed::Everything,
+        }
+    }
 }
 
 impl ServerMessage {
@@ -173,6 +212,7 @@ mod tests {
             morph: true,
             swap: true,
             errors: true,
+            build: None,
         };
         assert_eq!(
             hello.to_json(),
@@ -187,6 +227,37 @@ mod tests {
         assert_eq!(
             all.to_json(),
             r#"{"type":"reload","generation":4,"paths":[],"all":true}"#
+        );
+    }
+
+    #[test]
+    fn build_messages() {
+        let failed = ServerMessage::Build {
+            failure: Some(BuildFailure {
+                command: "make".into(),
+                status: "exit status 2".into(),
+                output: "<oops>".into(),
+            }),
+        };
+        assert_eq!(
+            failed.to_json(),
+            r#"{"type":"build","failure":{"command":"make","status":"exit status 2","output":"<oops>"}}"#
+        );
+        let fixed = ServerMessage::Build { failure: None };
+        assert_eq!(fixed.to_json(), r#"{"type":"build","failure":null}"#);
+    }
+
+    #[test]
+    fn merged_batches_name_each_file_once() {
+        let a = change("/a.css", ChangeKind::Created);
+        let b = change("/b.html", ChangeKind::Modified);
+        let a_again = change("/a.css", ChangeKind::Removed);
+        let merged =
+            Changed::Files(vec![a, b.clone()]).merge(Changed::Files(vec![a_again.clone()]));
+        assert_eq!(merged, Changed::Files(vec![a_again, b.clone()]));
+        assert_eq!(
+            Changed::Files(vec![b]).merge(Changed::Everything),
+            Changed::Everything
         );
     }
 

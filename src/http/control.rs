@@ -20,7 +20,7 @@ use crate::http::host_policy::HostPolicy;
 use crate::http::pages;
 use crate::http::proxy::ClientAddr;
 use crate::protocol::{Change, ChangeKind, Changed};
-use crate::reload::ReloadHub;
+use crate::reload::{Published, ReloadHub};
 
 /// Where a reload is asked for.
 pub const RELOAD_PATH: &str = "/__liveserve/reload";
@@ -84,12 +84,12 @@ pub async fn reload(request: Request<Incoming>, hub: &ReloadHub) -> Response<Bod
         Ok(changed) => changed,
         Err(reason) => return pages::error(StatusCode::BAD_REQUEST, &reason),
     };
-    let message = hub.publish(&changed);
-    pages::generated(
-        StatusCode::OK,
-        "application/json",
-        Bytes::from(message.to_json()),
-    )
+    let published = hub.publish(&changed);
+    let status = match published {
+        Published::Sent(_) => StatusCode::OK,
+        Published::Held => StatusCode::ACCEPTED,
+    };
+    pages::generated(status, "application/json", Bytes::from(published.to_json()))
 }
 
 /// What a reload request's body asks for: nothing (or no paths) is every page.

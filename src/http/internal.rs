@@ -36,6 +36,7 @@ const SCRIPT: &str = concat!(
     "(() => {\n\"use strict\";\n",
     include_str!("../../inject/swap.js"),
     include_str!("../../inject/morph.js"),
+    include_str!("../../inject/overlay.js"),
     include_str!("../../inject/client.js"),
     "})();\n"
 );

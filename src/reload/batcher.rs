@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::protocol::{Change, ChangeKind, Changed};
@@ -92,10 +92,13 @@ pub enum Observation {
 }
 
 /// Receives observations until the channel closes, calling `on_batch` once per non-empty batch
-/// (and waiting for it: batches are delivered in order).
+/// (and waiting for it: batches are delivered in order). `open` is true from a batch's first
+/// observation until it has been delivered: whoever waits for changes to be told (an `--exec`
+/// run's output) waits for it to be false.
 pub async fn run<F, Done>(
     mut observations: mpsc::Receiver<Observation>,
     timing: Timing,
+    open: watch::Sender<bool>,
     mut on_batch: F,
 ) where
     F: FnMut(Changed) -> Done,
@@ -103,6 +106,7 @@ pub async fn run<F, Done>(
 {
     let mut last_closed: Option<Instant> = None;
     while let Some(first) = observations.recv().await {
+        open.send_replace(true);
         let opened = Instant::now();
         let mut batch = Batch {
             isolated: last_closed.is_none_or(|closed| opened - closed >= ISOLATED_AFTER),
@@ -123,6 +127,7 @@ pub async fn run<F, Done>(
         if let Some(changed) = batch.finish() {
             on_batch(changed).await;
         }
+        open.send_replace(false);
     }
 }
 
@@ -343,10 +348,15 @@ mod tests {
         let (send, receive) = mpsc::channel(1024);
         let batches = Arc::new(Mutex::new(Vec::new()));
         let delivered = batches.clone();
-        tokio::spawn(run(receive, TIMING, move |batch| {
-            delivered.lock().unwrap().push(batch);
-            std::future::ready(())
-        }));
+        tokio::spawn(run(
+            receive,
+            TIMING,
+            watch::Sender::new(false),
+            move |batch| {
+                delivered.lock().unwrap().push(batch);
+                std::future::ready(())
+            },
+        ));
         (send, batches)
     }
 
@@ -565,10 +575,15 @@ mod tests {
             early_close: true,
             ..TIMING
         };
-        tokio::spawn(run(receive, timing, move |batch| {
-            delivered.lock().unwrap().push(batch);
-            std::future::ready(())
-        }));
+        tokio::spawn(run(
+            receive,
+            timing,
+            watch::Sender::new(false),
+            move |batch| {
+                delivered.lock().unwrap().push(batch);
+                std::future::ready(())
+            },
+        ));
         (send, batches)
     }
 

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::broadcast;
 
-use crate::protocol::{Changed, PROTOCOL_VERSION, ServerMessage};
+use crate::protocol::{BuildFailure, Changed, PROTOCOL_VERSION, ServerMessage};
 use crate::reload::ServedFiles;
 
 /// Messages are rare (one per save) and small; a client more than this many behind is too slow
@@ -31,13 +31,48 @@ pub struct HelloInfo {
     pub errors: bool,
 }
 
+/// What a publish did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Published {
+    /// The pages got this message.
+    Sent(ServerMessage),
+    /// An `--exec` run is under way: the change goes out with everything it writes, once it
+    /// succeeds.
+    Held,
+}
+
+impl Published {
+    /// What a program that asked for the publish is told.
+    pub fn to_json(&self) -> String {
+        match self {
+            Published::Sent(message) => message.to_json(),
+            Published::Held => {
+                r#"{"type":"held","why":"an --exec run is under way: the pages get this change when it succeeds"}"#.to_owned()
+            }
+        }
+    }
+}
+
+/// The state every publish and subscribe reads together.
+#[derive(Default)]
+struct State {
+    /// Change messages sent so far.
+    generation: u64,
+    /// An `--exec` run is under way: changes wait for its end.
+    building: bool,
+    /// Changes held back since the last good run.
+    held: Option<Changed>,
+    /// The last run failed: pages show it, new ones at once.
+    failure: Option<BuildFailure>,
+}
+
 pub struct ReloadHub {
     server_id: String,
     full_reload: bool,
     hello: HelloInfo,
     /// Taken for every publish and subscribe, so a subscriber's `hello` generation and the
     /// messages it then receives never overlap or leave a gap.
-    generation: Mutex<u64>,
+    state: Mutex<State>,
     sender: broadcast::Sender<Arc<ServerMessage>>,
     served: Option<ServedFiles>,
 }
@@ -52,7 +87,7 @@ impl ReloadHub {
             server_id,
             full_reload,
             hello,
-            generation: Mutex::new(0),
+            state: Mutex::new(State::default()),
             sender: broadcast::channel(BACKLOG).0,
             served,
         }
@@ -67,33 +102,77 @@ impl ReloadHub {
         }
     }
 
-    /// Sends one message for a batch of changes to every subscriber; returns it (for logging).
-    pub fn publish(&self, changed: &Changed) -> ServerMessage {
-        let mut generation = self
-            .generation
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
             .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
-        *generation += 1;
-        let message = ServerMessage::for_changes(*generation, changed, self.full_reload);
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Sends one message for a batch of changes to every subscriber, or holds it while an
+    /// `--exec` run is under way.
+    pub fn publish(&self, changed: &Changed) -> Published {
+        let mut state = self.lock();
+        if state.building {
+            state.held = Some(match state.held.take() {
+                Some(held) => held.merge(changed.clone()),
+                None => changed.clone(),
+            });
+            return Published::Held;
+        }
+        Published::Sent(self.send_change(&mut state, changed))
+    }
+
+    fn send_change(&self, state: &mut State, changed: &Changed) -> ServerMessage {
+        state.generation += 1;
+        let message = ServerMessage::for_changes(state.generation, changed, self.full_reload);
         // No subscribers is fine: nobody has the page open.
         let _ = self.sender.send(Arc::new(message.clone()));
         message
     }
 
+    /// An `--exec` run starts: changes are held until it ends.
+    pub fn build_started(&self) {
+        self.lock().building = true;
+    }
+
+    /// The run succeeded: a shown failure goes away, and everything held goes out as one
+    /// change (nothing, when the run changed nothing).
+    pub fn build_succeeded(&self) -> Option<ServerMessage> {
+        let mut state = self.lock();
+        state.building = false;
+        if state.failure.take().is_some() {
+            let _ = self
+                .sender
+                .send(Arc::new(ServerMessage::Build { failure: None }));
+        }
+        let held = state.held.take()?;
+        Some(self.send_change(&mut state, &held))
+    }
+
+    /// The run failed: pages show `failure` over their content, which stays as it was (what the
+    /// run wrote waits for the next good run).
+    pub fn build_failed(&self, failure: BuildFailure) {
+        let mut state = self.lock();
+        state.building = false;
+        state.failure = Some(failure.clone());
+        let message = ServerMessage::Build {
+            failure: Some(failure),
+        };
+        let _ = self.sender.send(Arc::new(message));
+    }
+
     /// The `hello` for a new client and the stream of messages after it.
     pub fn subscribe(&self) -> (ServerMessage, broadcast::Receiver<Arc<ServerMessage>>) {
-        let generation = self
-            .generation
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
+        let state = self.lock();
         let hello = ServerMessage::Hello {
             version: PROTOCOL_VERSION,
             server: self.server_id.clone(),
-            generation: *generation,
+            generation: state.generation,
             fingerprint: self.hello.fingerprint.clone(),
             morph: self.hello.morph,
             swap: self.hello.swap,
             errors: self.hello.errors,
+            build: state.failure.clone(),
         };
         (hello, self.sender.subscribe())
     }
@@ -101,10 +180,7 @@ impl ReloadHub {
     /// Change messages sent so far: a page served now carries it in its tag, so a change
     /// published before its socket's `hello` is not missed.
     pub fn generation(&self) -> u64 {
-        *self
-            .generation
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
+        self.lock().generation
     }
 
     /// Whether the pages' errors are to be printed.

@@ -3,6 +3,7 @@
 
 mod backends;
 mod batcher;
+mod exec;
 mod hub;
 mod ignore_rules;
 mod known_files;
@@ -12,15 +13,16 @@ use std::fs::Metadata;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 pub use batcher::DEFAULT_QUIET;
-pub use hub::{HelloInfo, ReloadHub};
+pub use hub::{HelloInfo, Published, ReloadHub};
 pub use ignore_rules::{BadPattern, IgnoreRules};
 pub use watcher::{DEFAULT_BACKLOG, DEFAULT_POLL_INTERVAL, Polling};
 
 use crate::protocol::{ChangeKind, Changed};
 use crate::settings::Config;
+use exec::{Exec, ExecSettings};
 use known_files::{KnownFiles, Served, Version};
 use watcher::{Tree, WatchOptions, Watcher};
 
@@ -29,6 +31,9 @@ use watcher::{Tree, WatchOptions, Watcher};
 pub struct Reloading {
     pub hub: Arc<ReloadHub>,
     watcher: Watcher,
+    /// With `--exec`: the command's runner and the watcher of its sources, kept only to be
+    /// dropped with the rest (which stops the command).
+    _exec: Option<(Exec, Option<Watcher>)>,
 }
 
 impl Reloading {
@@ -58,19 +63,24 @@ impl Reloading {
         for (mount, folder) in config.mounts.iter().zip(checked.mount_folders) {
             trees.push(tree(folder, Some(mount.prefix().to_owned()))?);
         }
+        // With --exec, the --watch folders are the build's sources: a change there runs it. Else
+        // they are what the pages are made from (a backend's templates): a change reloads.
+        let mut sources = Vec::new();
         for folder in checked.watch_folders {
-            trees.push(tree(folder, None)?);
+            let watched = tree(folder, None)?;
+            if config.exec.is_some() {
+                sources.push(watched);
+            } else {
+                trees.push(watched);
+            }
         }
-        let (observations_tx, observations) = mpsc::channel(1024);
         let options = WatchOptions {
             backlog: config.watch_backlog,
             polling: config.polling,
             poll_interval: config.poll_interval,
             settings_file: config.settings_file.clone(),
         };
-        let watcher =
-            tokio::task::spawn_blocking(move || Watcher::start(trees, options, observations_tx))
-                .await??;
+        let (observations, watcher) = watch_trees(trees, options.clone()).await?;
         let known = Arc::new(KnownFiles::default());
         let served = ServedFiles {
             known: known.clone(),
@@ -92,35 +102,99 @@ impl Reloading {
         };
         let publisher = hub.clone();
         let verbose = config.verbose;
-        tokio::spawn(batcher::run(observations, timing, move |changed| {
-            before_publish(&changed);
-            let publisher = publisher.clone();
-            let known = known.clone();
-            async move {
-                let Some(changed) = without_unchanged(changed, known).await else {
-                    return;
-                };
-                let message = publisher.publish(&changed);
-                if verbose {
-                    let what = match &changed {
-                        Changed::Files(changes) => changes
-                            .iter()
-                            .map(|change| change.url_path.as_str())
-                            .collect::<Vec<_>>()
-                            .join(" "),
-                        Changed::Everything => "everything".to_owned(),
+        let (output_open_tx, output_open) = watch::channel(false);
+        tokio::spawn(batcher::run(
+            observations,
+            timing,
+            output_open_tx,
+            move |changed| {
+                before_publish(&changed);
+                let publisher = publisher.clone();
+                let known = known.clone();
+                async move {
+                    let Some(changed) = without_unchanged(changed, known).await else {
+                        return;
                     };
-                    tracing::info!("changed {what} → {}", message.to_json());
+                    let message = publisher.publish(&changed);
+                    if verbose {
+                        let what = match &changed {
+                            Changed::Files(changes) => changes
+                                .iter()
+                                .map(|change| change.url_path.as_str())
+                                .collect::<Vec<_>>()
+                                .join(" "),
+                            Changed::Everything => "everything".to_owned(),
+                        };
+                        tracing::info!("changed {what} → {}", message.to_json());
+                    }
                 }
+            },
+        ));
+        let exec = match &config.exec {
+            Some(command) => {
+                let (changed_tx, changed) = mpsc::channel(1);
+                let sources_watcher = if sources.is_empty() {
+                    None
+                } else {
+                    let options = WatchOptions {
+                        settings_file: None,
+                        ..options
+                    };
+                    let (observations, watcher) = watch_trees(sources, options).await?;
+                    let open = watch::Sender::new(false);
+                    tokio::spawn(batcher::run(observations, timing, open, move |_| {
+                        // A run is already queued when the channel is full.
+                        let _ = changed_tx.try_send(());
+                        std::future::ready(())
+                    }));
+                    Some(watcher)
+                };
+                let mut settle = config.quiet_window.max(MIN_SETTLE);
+                if config.polling == Polling::Always {
+                    settle += config.poll_interval;
+                }
+                let settings = ExecSettings {
+                    command: command.clone(),
+                    restart: config.exec_restart,
+                    wait_for: config
+                        .proxies
+                        .iter()
+                        .map(|route| route.authority().to_string())
+                        .collect(),
+                    settle,
+                };
+                let exec = Exec::start(settings, hub.clone(), changed, output_open);
+                Some((exec, sources_watcher))
             }
-        }));
-        Ok(Reloading { hub, watcher })
+            None => None,
+        };
+        Ok(Reloading {
+            hub,
+            watcher,
+            _exec: exec,
+        })
     }
 
     /// What is watched, in a few words, for `-v`.
     pub fn summary(&self) -> String {
         watcher::describe_counts(self.watcher.at_start)
     }
+}
+
+/// How long, at least, the last writes of an `--exec` run are given to reach the watcher.
+const MIN_SETTLE: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Starts watching `trees` (off the async threads: a large tree takes a while); returns what it
+/// observes, and the watcher (dropping it stops watching).
+async fn watch_trees(
+    trees: Vec<Tree>,
+    options: WatchOptions,
+) -> anyhow::Result<(mpsc::Receiver<batcher::Observation>, Watcher)> {
+    let (observations_tx, observations) = mpsc::channel(1024);
+    let watcher =
+        tokio::task::spawn_blocking(move || Watcher::start(trees, options, observations_tx))
+            .await??;
+    Ok((observations, watcher))
 }
 
 /// The batch without the files whose bytes are what pages were last shown (a save that changed

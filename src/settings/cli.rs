@@ -202,7 +202,7 @@ pub struct Cli {
     pub header: Vec<String>,
 
     /// Also watch the folder PATH (repeatable), e.g. a backend's templates: a change there reloads
-    /// every page.
+    /// every page. With --exec, the build's sources: a change there runs the command.
     #[arg(
         long,
         env = "LIVESERVE_WATCH",
@@ -210,6 +210,17 @@ pub struct Cli {
         value_delimiter = ','
     )]
     pub watch: Vec<PathBuf>,
+
+    /// Run CMD (through your shell) at start and after each change under --watch, e.g. a build
+    /// writing into the served folder: pages update once it succeeds, and show its output if it
+    /// fails.
+    #[arg(long, env = "LIVESERVE_EXEC", value_name = "CMD")]
+    pub exec: Option<String>,
+
+    /// With --exec, for a command that keeps running (a backend): a change restarts it, and
+    /// pages reload once the port --proxy forwards to accepts connections again.
+    #[arg(long, env = "LIVESERVE_EXEC_RESTART", requires = "exec")]
+    pub exec_restart: bool,
 
     /// Seconds a backend may take to start answering before the page gets 504.
     #[arg(
@@ -246,6 +257,8 @@ pub const CONTRADICTIONS: &[(&str, &str)] = &[
     ("quiet", "verbose"),
     ("poll", "no-poll"),
     ("config", "no-config"),
+    // Without live reload nothing would tell the pages about a build.
+    ("exec", "no-reload"),
 ];
 
 /// The settings that contradict `name`.
@@ -357,6 +370,8 @@ impl Cli {
             .map(|header| header.parse())
             .collect::<Result<_, _>>()?;
         config.watch = self.watch.clone();
+        config.exec = self.exec.clone();
+        config.exec_restart = self.exec_restart;
         let poll = self.poll.as_ref().and_then(Switch::on);
         config.polling = match (poll, self.no_poll) {
             (Some(_), _) => Polling::Always,
@@ -379,6 +394,8 @@ impl Cli {
             "no-poll" => self.no_poll,
             "config" => self.config.is_some(),
             "no-config" => self.no_config,
+            "exec" => self.exec.is_some(),
+            "no-reload" => self.no_reload,
             _ => false,
         };
         CONTRADICTIONS.iter().copied().find(|(a, b)| on(a) && on(b))

@@ -68,8 +68,13 @@ pub struct Config {
     /// Headers every response gets.
     pub headers: Vec<CustomHeader>,
     /// Folders outside the root that are watched too (a backend's templates or sources); a
-    /// change there reloads every page.
+    /// change there reloads every page, or, with `exec`, runs it.
     pub watch: Vec<PathBuf>,
+    /// `--exec`: a command run at start and after each change under `watch`; pages are told
+    /// once per good run.
+    pub exec: Option<String>,
+    /// `--exec-restart`: a newer change restarts the command instead of queueing a run.
+    pub exec_restart: bool,
     /// How long a backend may take to start its answer before the page gets 504.
     pub proxy_timeout: Duration,
     /// Which folders are polled instead of watched natively (`--poll`, `--no-poll`).
@@ -119,6 +124,8 @@ impl Config {
             spa: None,
             headers: Vec::new(),
             watch: Vec::new(),
+            exec: None,
+            exec_restart: false,
             proxy_timeout: Duration::from_secs(30),
             settings_file: None,
             settle_before_caching: crate::http::DEFAULT_SETTLE,

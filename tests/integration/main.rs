@@ -10,6 +10,7 @@ mod browser_settings;
 mod caching;
 mod cli;
 mod control;
+mod exec;
 mod file_cache;
 mod https;
 mod https_streams;

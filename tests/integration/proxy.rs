@@ -902,7 +902,7 @@ async fn next_change(socket: &mut Socket) -> ServerMessage {
 fn change_paths(message: &ServerMessage) -> Vec<String> {
     match message {
         ServerMessage::Reload { paths, .. } | ServerMessage::Css { paths, .. } => paths.clone(),
-        ServerMessage::Hello { .. } => panic!("a change message, not {message:?}"),
+        other => panic!("a change message, not {other:?}"),
     }
 }
 

@@ -94,7 +94,7 @@ impl Client {
 pub(crate) fn paths(message: &ServerMessage) -> Vec<String> {
     match message {
         ServerMessage::Reload { paths, .. } | ServerMessage::Css { paths, .. } => paths.clone(),
-        ServerMessage::Hello { .. } => panic!("a change message, not {message:?}"),
+        other => panic!("a change message, not {other:?}"),
     }
 }
 
@@ -103,6 +103,7 @@ pub(crate) fn generation(message: &ServerMessage) -> u64 {
         ServerMessage::Hello { generation, .. }
         | ServerMessage::Reload { generation, .. }
         | ServerMessage::Css { generation, .. } => *generation,
+        ServerMessage::Build { .. } => panic!("a build message has no generation"),
     }
 }
 
@@ -129,11 +130,13 @@ async fn hello_comes_first_with_version_server_generation_and_what_is_served() {
         morph,
         swap,
         errors,
+        build,
     } = hello
     else {
         panic!("{hello:?}");
     };
     assert_eq!(version, 1);
+    assert_eq!(build, None, "no --exec, no build to report");
     assert!(!id.is_empty());
     assert_eq!(generation, 0);
     assert!(morph && swap && errors, "all on by default");

@@ -1,0 +1,345 @@
+//! `--exec`: the user's build (a Sass or Tailwind watcher's one-shot form, a bundler, a site
+//! generator, `cargo doc`), run through their shell once at start and again after each batch of
+//! changes to its sources (`--watch`).
+//!
+//! While it runs, the hub holds back what it writes into the served folders; when it succeeds
+//! the pages get one update for all of it, when it fails they show its output over their last
+//! good content. Changes during a run queue exactly one more run after it, or, with
+//! `--exec-restart` (for a command that never exits, such as a backend), restart it at once; a
+//! restarted backend counts as up once the port `--proxy` forwards to accepts connections.
+
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::Command;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::protocol::BuildFailure;
+use crate::reload::ReloadHub;
+
+/// The end of a run's output the pages are shown.
+const TAIL_LINES: usize = 40;
+/// ...and at most this many bytes of it.
+const TAIL_BYTES: usize = 8 * 1024;
+
+/// How long a restarted backend may take to open its port before the pages reload anyway.
+const PORT_WAIT: Duration = Duration::from_secs(30);
+
+/// How long a command asked to stop (SIGTERM) gets before it is killed.
+const STOP_WAIT: Duration = Duration::from_secs(5);
+
+/// How often a restarted backend's port is tried.
+const PORT_RETRY: Duration = Duration::from_millis(50);
+
+/// What is run, and how.
+#[derive(Debug, Clone)]
+pub struct ExecSettings {
+    /// The command line, as the user wrote it (run by their shell).
+    pub command: String,
+    /// A newer change restarts a run instead of queueing another after it.
+    pub restart: bool,
+    /// The addresses (`host:port`) `--proxy` forwards to: a restarted backend is up once they
+    /// accept connections.
+    pub wait_for: Vec<String>,
+    /// How long after a run ends its last writes may take to reach the watcher and its batch
+    /// to close (the quiet window, or a polling interval).
+    pub settle: Duration,
+}
+
+/// Runs the command until dropped; dropping it stops the command (and whatever it started).
+pub struct Exec {
+    task: JoinHandle<()>,
+}
+
+impl Drop for Exec {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Exec {
+    /// Starts the first run. `sources` says when the sources changed; `output_open` is the
+    /// served folders' batcher, open while changes are still on their way to the hub.
+    pub fn start(
+        settings: ExecSettings,
+        hub: Arc<ReloadHub>,
+        sources: mpsc::Receiver<()>,
+        output_open: watch::Receiver<bool>,
+    ) -> Exec {
+        let runner = Runner {
+            settings,
+            hub,
+            sources,
+            output_open,
+        };
+        Exec {
+            task: tokio::spawn(runner.run()),
+        }
+    }
+}
+
+struct Runner {
+    settings: ExecSettings,
+    hub: Arc<ReloadHub>,
+    sources: mpsc::Receiver<()>,
+    output_open: watch::Receiver<bool>,
+}
+
+/// How one run ended.
+enum Outcome {
+    Succeeded,
+    Failed(BuildFailure),
+    /// Stopped for a newer change (`--exec-restart`), or because the server is stopping.
+    Interrupted,
+}
+
+impl Runner {
+    async fn run(mut self) {
+        let mut again = true; // the first run, at start
+        loop {
+            if !again && self.sources.recv().await.is_none() {
+                return;
+            }
+            // Changes that came together make one run.
+            while self.sources.try_recv().is_ok() {}
+            again = false;
+            self.hub.build_started();
+            match self.run_once(&mut again).await {
+                Outcome::Succeeded => {
+                    self.settle().await;
+                    self.hub.build_succeeded();
+                }
+                Outcome::Failed(failure) => {
+                    self.settle().await;
+                    tracing::warn!("{}: {}", failure.command, failure.status);
+                    self.hub.build_failed(failure);
+                }
+                Outcome::Interrupted => {}
+            }
+        }
+    }
+
+    /// Runs the command once; sets `again` when the sources changed meanwhile.
+    async fn run_once(&mut self, again: &mut bool) -> Outcome {
+        let command = self.settings.command.clone();
+        tracing::info!("running {command}");
+        let failed = |status: String, output: String| {
+            Outcome::Failed(BuildFailure {
+                command: command.clone(),
+                status,
+                output,
+            })
+        };
+        let mut child = match shell(&command).spawn() {
+            Ok(child) => child,
+            Err(error) => return failed(format!("could not start: {error}"), String::new()),
+        };
+        let group = ProcessGroup(child.id());
+        let tail = Arc::new(Mutex::new(Tail::default()));
+        let readers = [
+            child.stdout.take().map(|out| relay(out, tail.clone())),
+            child.stderr.take().map(|err| relay(err, tail.clone())),
+        ];
+        // A backend is up once its port answers; a build, once it has exited.
+        let mut up = self
+            .settings
+            .restart
+            .then(|| Box::pin(ports_open(self.settings.wait_for.clone())));
+        loop {
+            tokio::select! {
+                status = child.wait() => {
+                    for reader in readers.into_iter().flatten() {
+                        let _ = reader.await;
+                    }
+                    // Its id may be reused once it is gone: never signal that group again.
+                    group.forget();
+                    let output = tail.lock().map(|tail| tail.text()).unwrap_or_default();
+                    return match status {
+                        Ok(status) if status.success() => Outcome::Succeeded,
+                        Ok(status) => failed(describe(status), output),
+                        Err(error) => failed(format!("could not be waited for: {error}"), output),
+                    };
+                }
+                changed = self.sources.recv() => match changed {
+                    Some(()) if self.settings.restart => {
+                        drop(group);
+                        if tokio::time::timeout(STOP_WAIT, child.wait()).await.is_err() {
+                            let _ = child.kill().await;
+                        }
+                        *again = true;
+                        return Outcome::Interrupted;
+                    }
+                    Some(()) => *again = true,
+                    None => return Outcome::Interrupted,
+                },
+                () = async { up.as_mut().expect("guarded").await }, if up.is_some() => {
+                    up = None;
+                    self.settle().await;
+                    self.hub.build_succeeded();
+                }
+            }
+        }
+    }
+
+    /// Waits until the run's last writes have reached the hub: the watcher has read them (the
+    /// settle time) and the batch they are in has been told.
+    async fn settle(&mut self) {
+        tokio::time::sleep(self.settings.settle).await;
+        let told = self.output_open.wait_for(|open| !open);
+        let _ = tokio::time::timeout(super::batcher::MAX_BURST, told).await;
+    }
+}
+
+/// `command` run by the user's shell, in its own process group (so stopping it stops what it
+/// started), its output piped to us.
+fn shell(command: &str) -> Command {
+    let mut shell = if cfg!(windows) {
+        let mut shell = Command::new("cmd");
+        shell.arg("/C");
+        shell
+    } else {
+        let program = std::env::var_os("SHELL")
+            .filter(|shell| !shell.is_empty())
+            .unwrap_or_else(|| "/bin/sh".into());
+        let mut shell = Command::new(program);
+        shell.arg("-c");
+        shell
+    };
+    shell
+        .arg(command)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    #[cfg(unix)]
+    shell.process_group(0);
+    shell
+}
+
+/// The command's process group: dropped, every process in it is asked to stop.
+struct ProcessGroup(Option<u32>);
+
+impl ProcessGroup {
+    fn forget(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(id) = self.0.and_then(|id| libc::pid_t::try_from(id).ok()) {
+            // SAFETY: kill(2) with a negative id signals that process group; no memory is
+            // involved. The group is the one the command was started in.
+            unsafe {
+                libc::kill(-id, libc::SIGTERM);
+            }
+        }
+    }
+}
+
+/// Copies the command's output to our stderr, each line prefixed, and keeps its end.
+fn relay(
+    output: impl AsyncRead + Unpin + Send + 'static,
+    tail: Arc<Mutex<Tail>>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(output);
+        let mut line = Vec::new();
+        while lines
+            .read_until(b'\n', &mut line)
+            .await
+            .is_ok_and(|read| read > 0)
+        {
+            let text = String::from_utf8_lossy(&line);
+            let text = text.trim_end_matches(['\n', '\r']);
+            eprintln!("[exec] {text}");
+            if let Ok(mut tail) = tail.lock() {
+                tail.push(&strip_ansi_escapes::strip_str(text));
+            }
+            line.clear();
+        }
+    })
+}
+
+/// The last lines of a run's output.
+#[derive(Default)]
+struct Tail {
+    lines: std::collections::VecDeque<String>,
+    bytes: usize,
+}
+
+impl Tail {
+    fn push(&mut self, line: &str) {
+        self.bytes += line.len() + 1;
+        self.lines.push_back(line.to_owned());
+        while self.lines.len() > TAIL_LINES || (self.bytes > TAIL_BYTES && self.lines.len() > 1) {
+            if let Some(gone) = self.lines.pop_front() {
+                self.bytes -= gone.len() + 1;
+            }
+        }
+    }
+
+    fn text(&self) -> String {
+        let mut text = String::with_capacity(self.bytes);
+        for line in &self.lines {
+            text.push_str(line);
+            text.push('\n');
+        }
+        text
+    }
+}
+
+/// `exit status 2`, `killed by signal 9`.
+fn describe(status: ExitStatus) -> String {
+    #[cfg(unix)]
+    if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&status) {
+        return format!("killed by signal {signal}");
+    }
+    match status.code() {
+        Some(code) => format!("exit status {code}"),
+        None => status.to_string(),
+    }
+}
+
+/// Resolves once every address in `addresses` accepts a connection, or after [`PORT_WAIT`].
+async fn ports_open(addresses: Vec<String>) {
+    let all_open = async {
+        for address in &addresses {
+            while tokio::net::TcpStream::connect(address.as_str())
+                .await
+                .is_err()
+            {
+                tokio::time::sleep(PORT_RETRY).await;
+            }
+        }
+    };
+    if tokio::time::timeout(PORT_WAIT, all_open).await.is_err() {
+        tracing::warn!(
+            "{} did not accept connections within {} s; reloading the pages anyway",
+            addresses.join(", "),
+            PORT_WAIT.as_secs()
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tail_keeps_the_last_lines_within_bounds() {
+        let mut tail = Tail::default();
+        for line in 0..100 {
+            tail.push(&format!("line {line}"));
+        }
+        assert_eq!(tail.lines.len(), TAIL_LINES);
+        assert!(tail.text().starts_with("line 60\n"));
+        assert!(tail.text().ends_with("line 99\n"));
+        tail.push(&"x".repeat(3 * TAIL_BYTES));
+        assert_eq!(tail.lines.len(), 1, "one huge line is kept alone");
+    }
+}

@@ -1,0 +1,215 @@
+//! `--exec` through the real server and the real watcher: the command (a shell script in the
+//! sources folder, which each test rewrites) runs at start and after each change to its sources;
+//! pages get one update once it succeeds, the failure when it fails, and changes during a run
+//! queue exactly one more run (or restart it, with `--exec-restart`).
+//!
+//! A run that must wait for the test waits on a gate file inside the script; the test waits for
+//! what a run leaves on disk (a line in a log), with a deadline.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use liveserve::protocol::ServerMessage;
+use tempfile::TempDir;
+
+use crate::reload::{Client, paths};
+use crate::support::{TIMEOUT, TestServer, site, write};
+
+/// A served folder, a sources folder with `build.sh` (doing nothing at first), and a folder for
+/// what the test and the script share (logs, gates), outside both.
+struct Project {
+    sources: TempDir,
+    shared: TempDir,
+}
+
+impl Project {
+    fn new() -> Project {
+        let sources = tempfile::tempdir().unwrap();
+        std::fs::write(sources.path().join("build.sh"), "true\n").unwrap();
+        Project {
+            sources,
+            shared: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// The server running `sh build.sh` from the sources after each change there.
+    async fn serve(&self, restart: bool) -> TestServer {
+        let root = site(&[("index.html", b"<html><body>first</body></html>")]);
+        let sources = self.sources.path().to_path_buf();
+        let script = sources.join("build.sh");
+        TestServer::start_with(root, move |config| {
+            config.watch = vec![sources];
+            config.exec = Some(format!("sh '{}'", script.display()));
+            config.exec_restart = restart;
+        })
+        .await
+    }
+
+    /// Rewrites the build script (a change to the sources: a run follows).
+    fn script(&self, body: &str) {
+        write(self.sources.path(), "build.sh", body.as_bytes());
+    }
+
+    fn shared(&self, name: &str) -> PathBuf {
+        self.shared.path().join(name)
+    }
+
+    /// Waits until the file `name` in the shared folder has `count` lines.
+    async fn wait_for_lines(&self, name: &str, count: usize) {
+        let path = self.shared(name);
+        let counted = async {
+            loop {
+                let lines = std::fs::read_to_string(&path).map_or(0, |text| text.lines().count());
+                if lines >= count {
+                    return lines;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        let lines = tokio::time::timeout(TIMEOUT, counted)
+            .await
+            .unwrap_or_else(|_| panic!("{name} did not reach {count} lines"));
+        assert_eq!(lines, count, "{name}");
+    }
+}
+
+fn q(path: &Path) -> String {
+    format!("'{}'", path.display())
+}
+
+#[tokio::test]
+async fn a_build_writing_several_files_gives_one_update_once_it_has_finished() {
+    let project = Project::new();
+    let server = project.serve(false).await;
+    let (mut page, _) = Client::connect(&server).await;
+    let root = server.root.path();
+    let done = project.shared("done");
+    // Three files a fifth of a second apart: a batcher alone would send them one by one.
+    project.script(&format!(
+        "echo '<p>a</p>' > {a}\nsleep 0.2\necho 'body{{}}' > {b}\nsleep 0.2\necho 'x()' > {c}\ntouch {done}\n",
+        a = q(&root.join("a.html")),
+        b = q(&root.join("b.css")),
+        c = q(&root.join("c.js")),
+        done = q(&done),
+    ));
+    let message = page.next().await;
+    assert!(done.exists(), "the update came after the run ended");
+    let mut named = paths(&message);
+    named.sort();
+    assert_eq!(named, ["/a.html", "/b.css", "/c.js"], "{message:?}");
+    page.assert_nothing_before_sentinel(root).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_failed_build_shows_in_every_page_until_a_build_succeeds() {
+    let project = Project::new();
+    let server = project.serve(false).await;
+    let (mut page, _) = Client::connect(&server).await;
+    let root = server.root.path();
+    project.script(&format!(
+        "echo 'half' > {half}\necho 'compiling <main>'\necho '\x1b[31merror\x1b[0m: <b>bad</b>' >&2\nexit 3\n",
+        half = q(&root.join("half.html")),
+    ));
+    let ServerMessage::Build {
+        failure: Some(failure),
+    } = page.next().await
+    else {
+        panic!("the failure");
+    };
+    assert!(failure.command.starts_with("sh "), "{failure:?}");
+    assert_eq!(failure.status, "exit status 3");
+    assert!(
+        failure.output.contains("compiling <main>\n")
+            && failure.output.contains("error: <b>bad</b>"),
+        "colours stripped, text as written: {:?}",
+        failure.output
+    );
+    // A page opened now learns of it at once.
+    let (_, hello) = Client::connect(&server).await;
+    let ServerMessage::Hello { build, .. } = hello else {
+        panic!("hello");
+    };
+    assert_eq!(build.as_ref(), Some(&failure));
+    // Fixed: the failure goes, and what both runs wrote comes as one update.
+    project.script(&format!("echo 'whole' > {}\n", q(&root.join("whole.html"))));
+    assert_eq!(page.next().await, ServerMessage::Build { failure: None });
+    let mut named = paths(&page.next().await);
+    named.sort();
+    assert_eq!(named, ["/half.html", "/whole.html"]);
+    let (_, hello) = Client::connect(&server).await;
+    assert!(matches!(hello, ServerMessage::Hello { build: None, .. }));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn changes_during_a_run_queue_exactly_one_more_run() {
+    let project = Project::new();
+    let server = project.serve(false).await;
+    let (mut page, _) = Client::connect(&server).await;
+    let (log, gate) = (project.shared("runs.log"), project.shared("gate"));
+    std::fs::write(&gate, "closed").unwrap();
+    project.script(&format!(
+        "echo run >> {log}\nwhile [ -f {gate} ]; do sleep 0.02; done\ndate +%s%N > {stamp}\n",
+        log = q(&log),
+        gate = q(&gate),
+        stamp = q(&server.root.path().join("stamp.txt")),
+    ));
+    project.wait_for_lines("runs.log", 1).await;
+    // Three more changes while it runs.
+    for note in ["one", "two", "three"] {
+        write(project.sources.path(), "notes.txt", note.as_bytes());
+    }
+    std::fs::remove_file(&gate).unwrap();
+    assert_eq!(paths(&page.next().await), ["/stamp.txt"]);
+    assert_eq!(paths(&page.next().await), ["/stamp.txt"]);
+    project.wait_for_lines("runs.log", 2).await;
+    page.assert_nothing_before_sentinel(server.root.path())
+        .await;
+    project.wait_for_lines("runs.log", 2).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn with_exec_restart_a_change_restarts_a_command_that_keeps_running() {
+    let project = Project::new();
+    let server = project.serve(true).await;
+    let pids = project.shared("pids");
+    project.script(&format!("echo $$ >> {}\nexec sleep 600\n", q(&pids)));
+    project.wait_for_lines("pids", 1).await;
+    write(project.sources.path(), "notes.txt", b"again");
+    project.wait_for_lines("pids", 2).await;
+    let first: u32 = std::fs::read_to_string(&pids)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // The first one was stopped (and reaped), not left running beside the second.
+    let gone = async {
+        while Path::new(&format!("/proc/{first}")).exists() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(TIMEOUT, gone)
+        .await
+        .expect("the first run was stopped");
+    // Stopping the server stops the running one too.
+    let second: u32 = std::fs::read_to_string(&pids)
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    server.stop().await;
+    let gone = async {
+        while Path::new(&format!("/proc/{second}")).exists() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(TIMEOUT, gone)
+        .await
+        .expect("stopping the server stopped the command");
+}
