@@ -99,11 +99,30 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
             for mount in &config.mounts {
                 banner::line(format_args!("serving {mount}"));
             }
+            if let Some(command) = &config.exec {
+                let when = if checked.watch_folders.is_empty() {
+                    "once".to_owned()
+                } else {
+                    let sources: Vec<String> = checked
+                        .watch_folders
+                        .iter()
+                        .map(|folder| folder.display().to_string())
+                        .collect();
+                    format!("now and after each change in {}", sources.join(", "))
+                };
+                banner::line(format_args!("running {command} {when}"));
+            }
         }
         if config.reload && !cli.quiet {
+            // With --exec, the --watch folders were named as its sources above.
+            let sources = if config.exec.is_some() {
+                &[][..]
+            } else {
+                &checked.watch_folders[..]
+            };
             let folders: Vec<String> = std::iter::once(&root)
                 .chain(&checked.mount_folders)
-                .chain(&checked.watch_folders)
+                .chain(sources)
                 .map(|folder| folder.display().to_string())
                 .collect();
             banner::line(format_args!(

@@ -3,6 +3,7 @@
 
 mod browser;
 mod browser_driver;
+mod browser_exec;
 mod browser_https;
 mod browser_pages;
 mod browser_proxy;
