@@ -8,6 +8,8 @@
 //   reload {generation, paths, all}                          something changed
 //   css    {generation, paths}                               only these stylesheets changed
 //   build  {failure: {command, status, output} | null}       the --exec command failed / is fixed
+// Over the socket the page says what it shows: page {tab, path, generation, loading}, once
+// connected and after each change it applied (for /__liveserve/status and `liveserve wait`).
 // A tab acts only on changes that affect it: its own page (updated in place when it can be),
 // what it loaded (stylesheets and images swapped in place, anything else reloads), or what it
 // cannot judge (`all`, a page made by a backend).
@@ -30,6 +32,7 @@ const ERRORS_WINDOW_MS = 5000;
 
 const script = document.currentScript;
 const servedAt = script && script.dataset.generation ? Number(script.dataset.generation) : null;
+const TAB = tabId();
 const state = {
   // The URL path this page was served for (its index file, or the missing path of a 404).
   path: script && script.dataset.path,
@@ -48,6 +51,8 @@ const state = {
   errors: false,
   // How many times the page was updated in place.
   morphs: 0,
+  // The last change generation this page shows.
+  applied: servedAt || 0,
 };
 
 let retryMs = RETRY_FIRST_MS;
@@ -62,6 +67,8 @@ let channel = null;
 // This tab holds the event stream, and the last hello it had (for tabs that join).
 let holdsStream = false;
 let lastHello = null;
+// Changes are applied one after the other: a later one waits for the one before.
+let applying = Promise.resolve();
 
 // The early tag (right after <head>) only listens for errors, so that those a page's scripts
 // throw before the client's own tag runs are not lost. The client's tag can appear twice (a page
@@ -190,14 +197,17 @@ function handle(message, transport) {
       break;
     case "reload":
       state.generation = message.generation;
-      changed(message.paths || [], Boolean(message.all));
+      applied(message.generation, () => changed(message.paths || [], Boolean(message.all)));
       break;
     case "css":
       state.generation = message.generation;
-      if (!state.swap) changed(message.paths || [], false);
-      else if (state.proxied || affectsThisPage(message.paths || []).length > 0) {
-        swapStylesheets(message.paths || [], state.proxied);
-      }
+      applied(message.generation, () => {
+        if (!state.swap) return changed(message.paths || [], false);
+        if (state.proxied || affectsThisPage(message.paths || []).length > 0) {
+          return swapStylesheets(message.paths || [], state.proxied);
+        }
+        return null;
+      });
       break;
     case "build":
       if (message.failure) showBuildFailure(message.failure);
@@ -206,6 +216,41 @@ function handle(message, transport) {
     default:
       // A newer server may send kinds this client does not know: ignore them.
       break;
+  }
+}
+
+// Applies a change (`apply` may return a promise) after those before it, then tells the server
+// the page shows `generation` (unless the page is reloading: the new page will say).
+function applied(generation, apply) {
+  report(true);
+  applying = applying
+    .then(apply)
+    .catch(() => null)
+    .then(() => {
+      if (reloading) return;
+      state.applied = Math.max(state.applied, generation);
+      report(false);
+    });
+}
+
+// Tells the server what this page shows, over the socket (the event stream is one-way).
+function report(loading) {
+  if (!socket || socket.readyState !== WebSocket.OPEN) return;
+  const path = location.pathname + location.search;
+  socket.send(JSON.stringify({ type: "page", tab: TAB, path, generation: state.applied, loading }));
+}
+
+// The tab's id, kept across its reloads in session storage.
+function tabId() {
+  const key = "liveserve:tab";
+  try {
+    const known = sessionStorage.getItem(key);
+    if (known) return known;
+    const fresh = Math.random().toString(36).slice(2) + Date.now().toString(36);
+    sessionStorage.setItem(key, fresh);
+    return fresh;
+  } catch (error) {
+    return Math.random().toString(36).slice(2);
   }
 }
 
@@ -229,6 +274,10 @@ function hello(message, transport) {
   state.connected = true;
   state.connects += 1;
   retryMs = RETRY_FIRST_MS;
+  if (!missed && !anotherApp && !foreign) state.applied = message.generation;
+  const loading = missed || document.readyState !== "complete";
+  report(loading);
+  if (loading && !missed) window.addEventListener("load", () => report(false), { once: true });
   startSendingErrors();
   if (message.build && !anotherApp) showBuildFailure(message.build);
   else hideBuildFailure();
@@ -250,7 +299,8 @@ function hello(message, transport) {
 }
 
 // The change `paths` (all pages: `all`), as far as this tab is concerned. A page made by a
-// backend, or whose tag does not say its path, cannot judge: it reloads.
+// backend, or whose tag does not say its path, cannot judge: it reloads. Returns a promise when
+// the page is updated in place, settled once it is.
 function changed(paths, all) {
   if (all || state.proxied || !state.path) {
     reload();
@@ -265,7 +315,7 @@ function changed(paths, all) {
     return;
   }
   const page = own.length > 0 ? updateInPlace() : Promise.resolve(true);
-  page
+  return page
     .then((updated) => {
       if (!updated) return reload();
       const styles = swappable.filter(isStylePath);
@@ -332,6 +382,7 @@ function updateInPlace() {
 function reload() {
   if (reloading) return;
   reloading = true;
+  report(true);
   try {
     sessionStorage.setItem(SCROLL_KEY, JSON.stringify([window.scrollX, window.scrollY]));
   } catch (error) {

@@ -61,9 +61,7 @@ function swapStylesheets(paths, everyOwn) {
     else replaceImportRule(rule);
   }
   const importedUrls = imports.map((rule) => new URL(rule.href, rule.parentStyleSheet.href || location.href).href);
-  return refreshCache(importedUrls).then(() => {
-    for (const link of links) swapLink(link);
-  });
+  return refreshCache(importedUrls).then(() => Promise.all(Array.from(links, swapLink)));
 }
 
 function collectImports(sheet, isChanged, found, depth) {
@@ -89,16 +87,22 @@ function topSheet(sheet) {
 
 // Loads a fresh copy next to the old <link> and removes the old one once the new one has
 // loaded, so the page never shows unstyled.
+// Replaces `link` by a fresh copy; resolves once the copy has loaded (or failed to).
 function swapLink(link) {
   const fresh = link.cloneNode();
   // The fresh copy has other bytes: a Subresource Integrity hash would refuse it.
   fresh.removeAttribute("integrity");
   fresh.href = bust(link.href);
   link.dataset.liveserveReplaced = "1";
-  const done = () => link.remove();
-  fresh.addEventListener("load", done, { once: true });
-  fresh.addEventListener("error", done, { once: true });
-  link.after(fresh);
+  return new Promise((resolve) => {
+    const done = () => {
+      link.remove();
+      resolve();
+    };
+    fresh.addEventListener("load", done, { once: true });
+    fresh.addEventListener("error", done, { once: true });
+    link.after(fresh);
+  });
 }
 
 // For an @import inside a <style> element: swap the rule for one with a fresh URL.

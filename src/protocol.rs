@@ -64,13 +64,22 @@ pub struct BuildFailure {
     pub output: String,
 }
 
-/// What a page may send: its errors, when `hello` says the server wants them. Anything else (or
-/// anything malformed) is ignored.
+/// What a page may send: its errors, when `hello` says the server wants them, and what it
+/// shows. Anything else (or anything malformed) is ignored.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum ClientMessage {
     /// An error the page hit, as one line of text, and the page's path.
     Error { path: String, text: String },
+    /// The page's state, sent once connected and after each change it applied: `tab` names the
+    /// browser tab (it survives reloads), `generation` the last change it shows, `loading`
+    /// that it is loading or applying one.
+    Page {
+        tab: String,
+        path: String,
+        generation: u64,
+        loading: bool,
+    },
 }
 
 /// What happened to one file in a batch of changes.

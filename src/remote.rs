@@ -1,9 +1,10 @@
-//! `liveserve reload`: a command that drives a running liveserve on this machine, for build
-//! scripts, editors and coding agents that would rather not speak HTTP themselves.
+//! `liveserve reload` and `liveserve wait`: commands for a running liveserve on this machine, for
+//! build scripts, editors and coding agents that would rather not speak HTTP themselves.
 
 use std::ffi::OsString;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use clap::Parser;
@@ -17,9 +18,16 @@ use tokio::net::TcpStream;
 
 use crate::tls;
 
+/// The endpoints these commands use (see `http::control`).
+const RELOAD: &str = "/__liveserve/reload";
+const STATUS: &str = "/__liveserve/status";
+
 /// The words that start a command for a running server instead of a server. A folder of that
 /// name is served with `liveserve ./reload`.
-const COMMANDS: [&str; 1] = ["reload"];
+const COMMANDS: [&str; 2] = ["reload", "wait"];
+
+/// How often `wait` asks.
+const WAIT_POLL: Duration = Duration::from_millis(50);
 
 /// Reload the pages of a running liveserve: the ones showing PATHs, or every page.
 #[derive(Debug, Parser)]
@@ -35,6 +43,21 @@ struct ReloadCommand {
     paths: Vec<String>,
 }
 
+/// Wait until every open page of a running liveserve shows the latest change, then print its
+/// status (JSON). Exit status: 0, or 1 when a page reported errors since it loaded, 2 when the
+/// time ran out (no page open, or one that did not catch up).
+#[derive(Debug, Parser)]
+#[command(name = "liveserve wait", version, max_term_width = 100)]
+struct WaitCommand {
+    /// The running liveserve.
+    #[arg(long, env = "LIVESERVE_URL", default_value = "http://localhost:8080/")]
+    url: String,
+
+    /// Seconds to wait at most.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    timeout: f64,
+}
+
 /// Runs the command `args` names, if they name one (`liveserve reload ...`); `None` when they
 /// are a server's arguments.
 pub fn run(args: &[OsString]) -> Option<ExitCode> {
@@ -42,14 +65,21 @@ pub fn run(args: &[OsString]) -> Option<ExitCode> {
     if !COMMANDS.contains(&command) {
         return None;
     }
-    let parsed = match ReloadCommand::try_parse_from(&args[1..]) {
-        Ok(parsed) => parsed,
-        Err(error) => {
-            let _ = error.print();
-            return Some(ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2)));
-        }
+    let shown = |error: clap::Error| {
+        let _ = error.print();
+        ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2))
     };
-    Some(report(reload(&parsed)))
+    Some(if command == "wait" {
+        match WaitCommand::try_parse_from(&args[1..]) {
+            Ok(parsed) => wait(&parsed),
+            Err(error) => shown(error),
+        }
+    } else {
+        match ReloadCommand::try_parse_from(&args[1..]) {
+            Ok(parsed) => report(reload(&parsed)),
+            Err(error) => shown(error),
+        }
+    })
 }
 
 /// Prints what the server answered, or why it could not be asked.
@@ -66,18 +96,17 @@ fn report(outcome: Result<String, String>) -> ExitCode {
     }
 }
 
-fn reload(command: &ReloadCommand) -> Result<String, String> {
-    let body = serde_json::json!({ "paths": command.paths }).to_string();
-    let runtime = tokio::runtime::Builder::new_current_thread()
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|error| error.to_string())?;
-    let (status, answer) = runtime.block_on(exchange(
-        &command.url,
-        Method::POST,
-        "/__liveserve/reload",
-        body,
-    ))?;
+        .map_err(|error| error.to_string())
+}
+
+fn reload(command: &ReloadCommand) -> Result<String, String> {
+    let body = serde_json::json!({ "paths": command.paths }).to_string();
+    let (status, answer) =
+        runtime()?.block_on(exchange(&command.url, Method::POST, RELOAD, body))?;
     if status.is_success() {
         Ok(answer)
     } else {
@@ -87,6 +116,94 @@ fn reload(command: &ReloadCommand) -> Result<String, String> {
             answer.trim()
         ))
     }
+}
+
+fn wait(command: &WaitCommand) -> ExitCode {
+    let Ok(timeout) = Duration::try_from_secs_f64(command.timeout) else {
+        eprintln!(
+            "liveserve: error: --timeout {}: a number of seconds",
+            command.timeout
+        );
+        return ExitCode::from(2);
+    };
+    let outcome =
+        runtime().and_then(|runtime| runtime.block_on(wait_until_shown(command, timeout)));
+    match outcome {
+        Ok((status, Waited::Shown)) => {
+            println!("{status}");
+            let errors = status["pages"].as_array().is_some_and(|pages| {
+                pages.iter().any(|page| {
+                    page["errors"]
+                        .as_array()
+                        .is_some_and(|errors| !errors.is_empty())
+                })
+            });
+            if errors {
+                eprintln!("liveserve: a page reported errors since it loaded (see \"errors\")");
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Ok((status, Waited::TimedOut(why))) => {
+            println!("{status}");
+            eprintln!("liveserve: gave up after {} s: {why}", command.timeout);
+            ExitCode::from(2)
+        }
+        Err(reason) => {
+            eprintln!("liveserve: error: {reason}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// How waiting ended.
+enum Waited {
+    Shown,
+    /// Why the pages were not up to date.
+    TimedOut(&'static str),
+}
+
+/// Asks for the status until every open page shows the latest change, or `timeout` passes.
+async fn wait_until_shown(
+    command: &WaitCommand,
+    timeout: Duration,
+) -> Result<(serde_json::Value, Waited), String> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    // A save made just before this ran may not have reached the server's watcher yet.
+    tokio::time::sleep(WAIT_POLL).await;
+    loop {
+        let (code, body) = exchange(&command.url, Method::GET, STATUS, String::new()).await?;
+        if !code.is_success() {
+            return Err(format!("{} answered {code}: {}", command.url, body.trim()));
+        }
+        let status: serde_json::Value = serde_json::from_str(&body)
+            .map_err(|error| format!("an unreadable status: {error}"))?;
+        let behind = behind(&status);
+        match behind {
+            None => return Ok((status, Waited::Shown)),
+            Some(why) if tokio::time::Instant::now() >= deadline => {
+                return Ok((status, Waited::TimedOut(why)));
+            }
+            Some(_) => tokio::time::sleep(WAIT_POLL).await,
+        }
+    }
+}
+
+/// Why the pages do not all show the latest change yet, if they do not.
+fn behind(status: &serde_json::Value) -> Option<&'static str> {
+    if status["pending"] == true {
+        return Some("changes were still on their way");
+    }
+    let pages = status["pages"].as_array().map_or(&[][..], Vec::as_slice);
+    if pages.is_empty() {
+        return Some("no page is open");
+    }
+    let latest = &status["generation"];
+    let caught_up = pages
+        .iter()
+        .all(|page| page["loading"] == false && page["generation"] == *latest);
+    (!caught_up).then_some("a page did not show the latest change")
 }
 
 /// Sends one request to the liveserve at `base` (http or https); returns the status and body.

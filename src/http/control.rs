@@ -1,5 +1,7 @@
 //! Endpoints for other programs on this machine: `POST /__liveserve/reload` publishes a change as
-//! a saved file would (a build tool's "done", an editor's command, `liveserve reload`).
+//! a saved file would (a build tool's "done", an editor's command, `liveserve reload`), and
+//! `GET /__liveserve/status` says where the changes stand and what each open tab shows (what
+//! `liveserve wait` polls).
 //!
 //! Only programs on this machine may use them, and never a web page: a request must come from a
 //! loopback address with an allowed `Host` (the guards check that for every request), and one
@@ -9,21 +11,25 @@
 use std::path::PathBuf;
 
 use bytes::Bytes;
-use http::header::ALLOW;
+use http::header::{ALLOW, CACHE_CONTROL};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::http::body::Body;
+use crate::http::guards;
 use crate::http::host_policy::HostPolicy;
 use crate::http::pages;
 use crate::http::proxy::ClientAddr;
-use crate::protocol::{Change, ChangeKind, Changed};
-use crate::reload::{Published, ReloadHub};
+use crate::protocol::{BuildFailure, Change, ChangeKind, Changed};
+use crate::reload::{PageStatus, Published, ReloadHub};
 
 /// Where a reload is asked for.
 pub const RELOAD_PATH: &str = "/__liveserve/reload";
+
+/// Where the status is read.
+pub const STATUS_PATH: &str = "/__liveserve/status";
 
 /// A reload request names paths; a few thousand fit in this.
 const MAX_RELOAD_BODY: usize = 256 * 1024;
@@ -90,6 +96,49 @@ pub async fn reload(request: Request<Incoming>, hub: &ReloadHub) -> Response<Bod
         Published::Held => StatusCode::ACCEPTED,
     };
     pages::generated(status, "application/json", Bytes::from(published.to_json()))
+}
+
+/// What `GET /__liveserve/status` answers.
+#[derive(Debug, Serialize)]
+struct Status {
+    /// Change messages sent so far: a tab showing this one is up to date.
+    generation: u64,
+    /// A batch of changes is still on its way, or an `--exec` run is under way.
+    pending: bool,
+    /// `running`, `failed` or `ok` (also without `--exec`).
+    build: &'static str,
+    /// What the last failed `--exec` run printed.
+    failure: Option<BuildFailure>,
+    /// Every open tab.
+    pages: Vec<PageStatus>,
+}
+
+/// Where the changes stand and what each open tab shows, as JSON.
+pub fn status<B>(request: &Request<B>, hub: &ReloadHub) -> Response<Body> {
+    if let Some(answer) = guards::read_only_methods(request.method()) {
+        return answer;
+    }
+    let progress = hub.progress();
+    let build = match (progress.building, &progress.failure) {
+        (true, _) => "running",
+        (false, Some(_)) => "failed",
+        (false, None) => "ok",
+    };
+    let mut pages = hub.pages().snapshot();
+    pages.sort_by(|a, b| a.path.cmp(&b.path));
+    let status = Status {
+        generation: progress.generation,
+        pending: progress.pending,
+        build,
+        failure: progress.failure,
+        pages,
+    };
+    let json = serde_json::to_string(&status).expect("a status always serializes");
+    let mut response = pages::generated(StatusCode::OK, "application/json", Bytes::from(json));
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// What a reload request's body asks for: nothing (or no paths) is every page.

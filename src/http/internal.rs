@@ -119,10 +119,15 @@ impl Internal {
             WEBSOCKET_PATH => self.socket(&mut request, hub, upgrades),
             EVENTS_PATH => self.events(&request, hub),
             ERRORS_PATH => self.errors(request, hub).await,
-            control::RELOAD_PATH => match control::refusal(&request, &self.hosts) {
-                Some(refused) => refused,
-                None => control::reload(request, hub).await,
-            },
+            control::RELOAD_PATH | control::STATUS_PATH => {
+                match control::refusal(&request, &self.hosts) {
+                    Some(refused) => refused,
+                    None if request.uri().path() == control::STATUS_PATH => {
+                        control::status(&request, hub)
+                    }
+                    None => control::reload(request, hub).await,
+                }
+            }
             _ => not_found(),
         }
     }

@@ -176,6 +176,11 @@ pub async fn run_session(pending: PendingSession, mut stop: watch::Receiver<bool
     let socket =
         WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
     let (mut outgoing, mut incoming) = socket.split();
+    // The tab this socket belongs to, once the page has said.
+    let mut tab = TabGuard {
+        hub: &hub,
+        tab: None,
+    };
     let (hello, mut updates) = hub.subscribe();
     if !send(&mut outgoing, text(hello.to_json())).await {
         return;
@@ -196,11 +201,24 @@ pub async fn run_session(pending: PendingSession, mut stop: watch::Receiver<bool
             },
             received = incoming.next() => match received {
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
-                Some(Ok(Message::Text(text))) if hub.wants_errors() => {
-                    if let Ok(ClientMessage::Error { path, text }) = serde_json::from_str(&text) {
+                Some(Ok(Message::Text(text))) => match serde_json::from_str(&text) {
+                    Ok(ClientMessage::Error { path, text }) if hub.wants_errors() => {
                         browser_errors::report(&path, &text);
+                        if let Some(tab) = &tab.tab {
+                            hub.pages().error(tab, &text);
+                        }
                     }
-                }
+                    Ok(ClientMessage::Page { tab: id, path, generation, loading }) => {
+                        match &tab.tab {
+                            Some(known) if *known == id => hub.pages().reported(&id, generation, loading),
+                            _ => {
+                                hub.pages().opened(&id, path, generation, loading);
+                                tab.tab = Some(id);
+                            }
+                        }
+                    }
+                    _ => {}
+                },
                 // Pings are answered by tungstenite; nothing else from a client means anything.
                 Some(Ok(_)) => {}
             },
@@ -214,6 +232,20 @@ pub async fn run_session(pending: PendingSession, mut stop: watch::Receiver<bool
                 let _ = send(&mut outgoing, Message::Close(Some(close))).await;
                 return;
             }
+        }
+    }
+}
+
+/// Tells the pages' registry when a tab's socket closes, however the session ends.
+struct TabGuard<'a> {
+    hub: &'a ReloadHub,
+    tab: Option<String>,
+}
+
+impl Drop for TabGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(tab) = &self.tab {
+            self.hub.pages().closed(tab);
         }
     }
 }

@@ -9,10 +9,11 @@ use std::hash::BuildHasher;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use crate::protocol::{BuildFailure, Changed, PROTOCOL_VERSION, ServerMessage};
 use crate::reload::ServedFiles;
+use crate::reload::connected_pages::ConnectedPages;
 
 /// Messages are rare (one per save) and small; a client more than this many behind is too slow
 /// and is dropped.
@@ -75,11 +76,33 @@ pub struct ReloadHub {
     state: Mutex<State>,
     sender: broadcast::Sender<Arc<ServerMessage>>,
     served: Option<ServedFiles>,
+    /// True while a batch of changes is still on its way (see `batcher::run`).
+    batch_open: watch::Receiver<bool>,
+    pages: ConnectedPages,
+}
+
+/// Where the changes stand, for `/__liveserve/status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    /// Change messages sent so far.
+    pub generation: u64,
+    /// A batch is open or an `--exec` run is under way: more is coming.
+    pub pending: bool,
+    /// An `--exec` run is under way.
+    pub building: bool,
+    /// The last `--exec` run failed.
+    pub failure: Option<BuildFailure>,
 }
 
 impl ReloadHub {
-    /// `served` takes what the server says of the files it serves (see [`ReloadHub::served`]).
-    pub fn new(full_reload: bool, hello: HelloInfo, served: Option<ServedFiles>) -> Self {
+    /// `served` takes what the server says of the files it serves (see [`ReloadHub::served`]);
+    /// `batch_open` is the batcher's.
+    pub fn new(
+        full_reload: bool,
+        hello: HelloInfo,
+        served: Option<ServedFiles>,
+        batch_open: watch::Receiver<bool>,
+    ) -> Self {
         // A random id per process: a page that reconnects to a different id knows the server
         // restarted. std's RandomState is randomly seeded, which is all we need here.
         let server_id = format!("{:016x}", RandomState::new().hash_one(std::process::id()));
@@ -90,6 +113,8 @@ impl ReloadHub {
             state: Mutex::new(State::default()),
             sender: broadcast::channel(BACKLOG).0,
             served,
+            batch_open,
+            pages: ConnectedPages::default(),
         }
     }
 
@@ -181,6 +206,22 @@ impl ReloadHub {
     /// published before its socket's `hello` is not missed.
     pub fn generation(&self) -> u64 {
         self.lock().generation
+    }
+
+    /// What the open tabs have said about themselves.
+    pub fn pages(&self) -> &ConnectedPages {
+        &self.pages
+    }
+
+    /// Where the changes stand.
+    pub fn progress(&self) -> Progress {
+        let state = self.lock();
+        Progress {
+            generation: state.generation,
+            pending: state.building || *self.batch_open.borrow(),
+            building: state.building,
+            failure: state.failure.clone(),
+        }
     }
 
     /// Whether the pages' errors are to be printed.

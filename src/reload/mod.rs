@@ -3,6 +3,7 @@
 
 mod backends;
 mod batcher;
+mod connected_pages;
 mod exec;
 mod hub;
 mod ignore_rules;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 
 pub use batcher::DEFAULT_QUIET;
+pub use connected_pages::PageStatus;
 pub use hub::{HelloInfo, Published, ReloadHub};
 pub use ignore_rules::{BadPattern, IgnoreRules};
 pub use watcher::{DEFAULT_BACKLOG, DEFAULT_POLL_INTERVAL, Polling};
@@ -92,7 +94,13 @@ impl Reloading {
             swap: !config.full_reload,
             errors: config.browser_errors,
         };
-        let hub = Arc::new(ReloadHub::new(config.full_reload, hello, Some(served)));
+        let (output_open_tx, output_open) = watch::channel(false);
+        let hub = Arc::new(ReloadHub::new(
+            config.full_reload,
+            hello,
+            Some(served),
+            output_open.clone(),
+        ));
         let timing = batcher::Timing {
             quiet: config.quiet_window,
             // A longer quiet window asks for patience; the maximum wait follows it.
@@ -102,7 +110,6 @@ impl Reloading {
         };
         let publisher = hub.clone();
         let verbose = config.verbose;
-        let (output_open_tx, output_open) = watch::channel(false);
         tokio::spawn(batcher::run(
             observations,
             timing,

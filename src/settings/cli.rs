@@ -20,7 +20,7 @@ use crate::tls::{self, Tls, TlsError};
     name = "liveserve",
     version,
     max_term_width = 100,
-    after_help = "Drive a running liveserve: liveserve reload [--url URL] [PATH...] (see liveserve reload --help)."
+    after_help = "Drive a running liveserve: liveserve reload [--url URL] [PATH...] reloads its pages, liveserve wait [--url URL] [--timeout S] waits until they show the latest change (see liveserve reload --help, liveserve wait --help)."
 )]
 pub struct Cli {
     /// The folder to serve.

@@ -167,3 +167,83 @@ async fn liveserve_reload_speaks_https_trusting_the_local_authority() {
     assert!(String::from_utf8_lossy(&output.stdout).contains(r#""all":true"#));
     server.stop().await;
 }
+
+/// `GET /__liveserve/status`, parsed.
+async fn status(server: &TestServer) -> serde_json::Value {
+    let answer = server.get("/__liveserve/status").await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(answer.header("cache-control"), Some("no-store"));
+    serde_json::from_str(&answer.text()).expect("JSON")
+}
+
+/// Runs `liveserve wait` against `server` with `timeout` seconds, off the async threads.
+fn wait_command(
+    server: &TestServer,
+    timeout: &str,
+) -> tokio::task::JoinHandle<std::process::Output> {
+    let mut command = crate::cli::liveserve();
+    command
+        .args(["wait", "--timeout", timeout, "--url"])
+        .arg(format!("http://{}/", server.addr));
+    tokio::task::spawn_blocking(move || crate::cli::run_to_exit(command))
+}
+
+#[tokio::test]
+async fn the_status_says_what_each_tab_shows_and_wait_waits_for_all_of_them() {
+    let server = TestServer::start(fixture()).await;
+    // No page open: wait gives up.
+    let nobody = wait_command(&server, "0.3").await.unwrap();
+    assert_eq!(nobody.status.code(), Some(2), "{nobody:?}");
+    assert!(String::from_utf8_lossy(&nobody.stderr).contains("no page is open"));
+
+    let (mut page, _) = Client::connect(&server).await;
+    page.report("tab-1", "/", 0, false).await;
+    let shown = async {
+        loop {
+            let now = status(&server).await;
+            if now["pages"]
+                .as_array()
+                .is_some_and(|pages| !pages.is_empty())
+            {
+                return now;
+            }
+        }
+    };
+    let now = tokio::time::timeout(crate::support::TIMEOUT, shown)
+        .await
+        .unwrap();
+    assert_eq!(
+        now,
+        serde_json::json!({
+            "generation": 0, "pending": false, "build": "ok", "failure": null,
+            "pages": [{"path": "/", "generation": 0, "loading": false, "errors": []}],
+        })
+    );
+    // A change the page has not shown yet: wait waits until it says it does.
+    assert_eq!(
+        post_reload(&server, r#"{"paths": ["/a.css"]}"#, &[])
+            .await
+            .status,
+        200
+    );
+    page.next().await;
+    let waiting = wait_command(&server, "10");
+    let behind = wait_command(&server, "0.3").await.unwrap();
+    assert_eq!(behind.status.code(), Some(2), "{behind:?}");
+    assert!(!waiting.is_finished());
+    page.report("tab-1", "/", 1, false).await;
+    let done = waiting.await.unwrap();
+    assert_eq!(done.status.code(), Some(0), "{done:?}");
+    let printed: serde_json::Value = serde_json::from_slice(&done.stdout).unwrap();
+    assert_eq!(printed["pages"][0]["generation"], 1);
+    // The same rules as the trigger: never for a web page.
+    let refused = server
+        .request(
+            "GET",
+            "/__liveserve/status",
+            &[("origin", "https://evil.example")],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    server.stop().await;
+}

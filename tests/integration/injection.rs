@@ -137,9 +137,10 @@ async fn the_client_script_is_served() {
 /// The script liveserve serves: the files in `inject/`, joined inside one function.
 pub fn client_script() -> String {
     format!(
-        "(() => {{\n\"use strict\";\n{}{}{}}})();\n",
+        "(() => {{\n\"use strict\";\n{}{}{}{}}})();\n",
         include_str!("../../inject/swap.js"),
         include_str!("../../inject/morph.js"),
+        include_str!("../../inject/overlay.js"),
         include_str!("../../inject/client.js")
     )
 }

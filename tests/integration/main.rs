@@ -8,6 +8,7 @@ mod browser_https;
 mod browser_pages;
 mod browser_proxy;
 mod browser_settings;
+mod browser_status;
 mod caching;
 mod cli;
 mod control;

@@ -42,6 +42,18 @@ impl Client {
         (client, hello)
     }
 
+    /// Says what the page shows, as the browser client does.
+    pub(crate) async fn report(&mut self, tab: &str, path: &str, generation: u64, loading: bool) {
+        use futures_util::SinkExt;
+        let page = serde_json::json!({
+            "type": "page", "tab": tab, "path": path, "generation": generation, "loading": loading,
+        });
+        self.socket
+            .send(Message::text(page.to_string()))
+            .await
+            .expect("the socket is open");
+    }
+
     /// The next protocol message (pings are skipped).
     pub(crate) async fn next(&mut self) -> ServerMessage {
         loop {
