@@ -34,7 +34,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use liveserve::protocol::ServerMessage;
+use liveserve::__private::protocol::ServerMessage;
 use tokio_tungstenite::tungstenite::Message;
 
 #[path = "support/mod.rs"]

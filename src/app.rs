@@ -22,7 +22,7 @@ use tokio::task::JoinSet;
 use crate::http::{ClientAddr, FileCache, Router, Upgrades, plain_http_on_https};
 use crate::memory;
 use crate::protocol::Changed;
-use crate::reload::Reloading;
+use crate::reload::{ReloadHub, Reloading};
 use crate::settings::Config;
 use crate::tls::{Accepted, Tls};
 
@@ -74,12 +74,14 @@ pub async fn prepare(config: Config) -> anyhow::Result<Prepared> {
     let root = config.canonical_root()?;
     let checked = config.validate()?;
     let cache = Arc::new(FileCache::new(config.settle_before_caching));
-    let reload = if config.reload {
+    let reload = if !config.reload {
+        None
+    } else if config.watch_files {
         let cache = cache.clone();
         let forget = move |changed: &Changed| cache.forget(changed);
         Some(Reloading::start(&config, root.clone(), forget).await?)
     } else {
-        None
+        Some(Reloading::without_watching(&config, &root))
     };
     let hub = reload.as_ref().map(|reload| reload.hub.clone());
     let router = Arc::new(Router::new(&config, root, &checked, hub, cache));
@@ -91,9 +93,14 @@ pub async fn prepare(config: Config) -> anyhow::Result<Prepared> {
 }
 
 impl Prepared {
+    /// Where the pages' messages are published, when live reload is on.
+    pub fn hub(&self) -> Option<Arc<ReloadHub>> {
+        self.reload.as_ref().map(|reload| reload.hub.clone())
+    }
+
     /// How many folders are watched natively and by polling (for the start-up line).
     pub fn watch_summary(&self) -> Option<String> {
-        self.reload.as_ref().map(Reloading::summary)
+        self.reload.as_ref().and_then(Reloading::summary)
     }
 
     /// Accepts connections on `listeners` until `shutdown` resolves.

@@ -1,12 +1,12 @@
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use liveserve::StartupError;
-use liveserve::settings::{Settings, SettingsError};
+use liveserve::__private::StartupError;
+use liveserve::__private::settings::{Settings, SettingsError};
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
-    if let Some(code) = liveserve::remote::run(&args) {
+    if let Some(code) = liveserve::__private::remote::run(&args) {
         return code;
     }
     let settings = match Settings::from_args(args) {
@@ -20,7 +20,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match liveserve::launch::run(settings) {
+    match liveserve::__private::launch::run(settings) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("liveserve: error: {error:#}");

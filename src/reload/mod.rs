@@ -32,7 +32,8 @@ use watcher::{Tree, WatchOptions, Watcher};
 /// batcher.
 pub struct Reloading {
     pub hub: Arc<ReloadHub>,
-    watcher: Watcher,
+    /// `None` when the pages hear only what the embedding program tells them.
+    watcher: Option<Watcher>,
     /// With `--exec`: the command's runner and the watcher of its sources, kept only to be
     /// dropped with the rest (which stops the command).
     _exec: Option<(Exec, Option<Watcher>)>,
@@ -177,14 +178,33 @@ impl Reloading {
         };
         Ok(Reloading {
             hub,
-            watcher,
+            watcher: Some(watcher),
             _exec: exec,
         })
     }
 
+    /// Live reload with no file watcher: the pages hear only what is published to the hub (the
+    /// library's [`Reloader`](crate::Reloader)), for programs that know what they wrote.
+    pub fn without_watching(config: &Config, root: &Path) -> Reloading {
+        let hello = HelloInfo {
+            fingerprint: fingerprint(root, config),
+            morph: config.morph && !config.full_reload,
+            swap: !config.full_reload,
+            errors: config.browser_errors,
+        };
+        let (_, never_open) = watch::channel(false);
+        let hub = ReloadHub::new(config.full_reload, hello, None, never_open);
+        Reloading {
+            hub: Arc::new(hub),
+            watcher: None,
+            _exec: None,
+        }
+    }
+
     /// What is watched, in a few words, for `-v`.
-    pub fn summary(&self) -> String {
-        watcher::describe_counts(self.watcher.at_start)
+    pub fn summary(&self) -> Option<String> {
+        let watcher = self.watcher.as_ref()?;
+        Some(watcher::describe_counts(watcher.at_start))
     }
 }
 

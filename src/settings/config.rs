@@ -75,6 +75,8 @@ pub struct Config {
     pub exec: Option<String>,
     /// `--exec-restart`: a newer change restarts the command instead of queueing a run.
     pub exec_restart: bool,
+    /// Watch the folders for changes (the library can turn it off and tell the pages itself).
+    pub watch_files: bool,
     /// How long a backend may take to start its answer before the page gets 504.
     pub proxy_timeout: Duration,
     /// Which folders are polled instead of watched natively (`--poll`, `--no-poll`).
@@ -126,6 +128,7 @@ impl Config {
             watch: Vec::new(),
             exec: None,
             exec_restart: false,
+            watch_files: true,
             proxy_timeout: Duration::from_secs(30),
             settings_file: None,
             settle_before_caching: crate::http::DEFAULT_SETTLE,

@@ -98,7 +98,7 @@ impl Session {
 
     pub(crate) async fn open_with(
         root: TempDir,
-        configure: impl FnOnce(&mut liveserve::Config),
+        configure: impl FnOnce(&mut liveserve::__private::Config),
         path: &str,
     ) -> Session {
         let one_browser = ONE_BROWSER.lock().await;

@@ -30,7 +30,7 @@ async fn live_reload_on_an_https_page_uses_wss_and_applies_edits_in_place() {
     let (cert_file, key_file) = (files.path().join("cert.pem"), files.path().join("key.pem"));
     std::fs::write(&cert_file, certificate.pem()).unwrap();
     std::fs::write(&key_file, key.serialize_pem()).unwrap();
-    let tls = liveserve::tls::Tls::from_files(&cert_file, &key_file).unwrap();
+    let tls = liveserve::__private::tls::Tls::from_files(&cert_file, &key_file).unwrap();
 
     let root = standard_site();
     write(

@@ -5,7 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
-use liveserve::protocol::ServerMessage;
+use liveserve::__private::protocol::ServerMessage;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::reload::Client;
@@ -158,8 +158,12 @@ async fn liveserve_reload_speaks_https_trusting_the_local_authority() {
     let data = tempfile::tempdir().unwrap();
     let localhost = ["localhost".to_owned()];
     let loopback = [IpAddr::from([127, 0, 0, 1])];
-    let tls =
-        liveserve::tls::Tls::local(&data.path().join("liveserve"), &localhost, &loopback).unwrap();
+    let tls = liveserve::__private::tls::Tls::local(
+        &data.path().join("liveserve"),
+        &localhost,
+        &loopback,
+    )
+    .unwrap();
     let server = TestServer::start_with(fixture(), move |config| config.tls = Some(tls)).await;
     let url = format!("https://localhost:{}/", server.addr.port());
     let output = reload_command(&["--url".into(), url], Some(data.path())).await;

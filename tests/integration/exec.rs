@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use liveserve::protocol::ServerMessage;
+use liveserve::__private::protocol::ServerMessage;
 use tempfile::TempDir;
 
 use crate::reload::{Client, paths};

@@ -7,7 +7,7 @@ use std::fs::{self, File};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use liveserve::Config;
+use liveserve::__private::Config;
 
 use crate::reload::Client;
 use crate::support::{TestServer, site};

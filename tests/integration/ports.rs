@@ -2,8 +2,8 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use liveserve::StartupError;
-use liveserve::listen::{Addresses, PortChoice, bind};
+use liveserve::__private::StartupError;
+use liveserve::__private::listen::{Addresses, PortChoice, bind};
 
 fn loopback() -> Addresses {
     Addresses {

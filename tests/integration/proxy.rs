@@ -15,7 +15,7 @@ use http::{HeaderValue, Request};
 use http_body_util::{BodyExt, Empty, StreamBody};
 use hyper::body::Frame;
 use hyper_util::rt::TokioIo;
-use liveserve::protocol::ServerMessage;
+use liveserve::__private::protocol::ServerMessage;
 use serde_json::Value;
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::StreamExt;
-use liveserve::protocol::ServerMessage;
+use liveserve::__private::protocol::ServerMessage;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::support::{TIMEOUT, TestServer, site, write};

@@ -8,8 +8,8 @@
 use std::os::unix::fs::symlink;
 use std::path::PathBuf;
 
-use liveserve::Config;
-use liveserve::settings::HostRule;
+use liveserve::__private::Config;
+use liveserve::__private::settings::HostRule;
 use serde_json::Value;
 use tempfile::TempDir;
 

@@ -42,7 +42,7 @@ fn fixture() -> tempfile::TempDir {
     holder
 }
 
-async fn start(configure: impl FnOnce(&mut liveserve::Config)) -> TestServer {
+async fn start(configure: impl FnOnce(&mut liveserve::__private::Config)) -> TestServer {
     TestServer::start_below(fixture(), "root", configure).await
 }
 

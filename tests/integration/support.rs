@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use liveserve::Config;
+use liveserve::__private::Config;
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -73,9 +73,13 @@ impl TestServer {
         configure(&mut config);
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(liveserve::app::run(config, vec![listener], async {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(liveserve::__private::app::run(
+            config,
+            vec![listener],
+            async {
+                let _ = stopped.await;
+            },
+        ));
         TestServer {
             addr,
             root,

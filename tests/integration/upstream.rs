@@ -143,7 +143,7 @@ impl Upstream {
     }
 
     /// A proxy route sending `prefix` here (`/` is the whole site).
-    pub fn route(&self, prefix: &str) -> liveserve::settings::ProxyRoute {
+    pub fn route(&self, prefix: &str) -> liveserve::__private::settings::ProxyRoute {
         format!("{prefix}={}", self.origin())
             .parse()
             .expect("a valid route")

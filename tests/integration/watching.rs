@@ -15,8 +15,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
 
-use liveserve::protocol::ServerMessage;
-use liveserve::settings::Polling;
+use liveserve::__private::protocol::ServerMessage;
+use liveserve::__private::settings::Polling;
 use tempfile::TempDir;
 
 use crate::cli::{Running, http_get, liveserve, port_of, stderr_lines};
@@ -126,7 +126,10 @@ fn set_modified(path: &Path, ago: Duration) {
 }
 
 /// The in-process server serving `folder` (outside any temporary folder of its own).
-async fn serve_folder(folder: &Path, configure: impl FnOnce(&mut liveserve::Config)) -> TestServer {
+async fn serve_folder(
+    folder: &Path,
+    configure: impl FnOnce(&mut liveserve::__private::Config),
+) -> TestServer {
     let folder = folder.to_path_buf();
     // The server's own temporary folder stays empty and unused: it serves `folder`.
     TestServer::start_with(tempfile::tempdir().unwrap(), |config| {
