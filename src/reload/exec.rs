@@ -17,7 +17,7 @@ use tokio::process::Command;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::protocol::BuildFailure;
+use crate::protocol::{BuildFailure, Changed};
 use crate::reload::ReloadHub;
 
 /// The end of a run's output the pages are shown.
@@ -154,7 +154,6 @@ impl Runner {
                     for reader in readers.into_iter().flatten() {
                         let _ = reader.await;
                     }
-                    // Its id may be reused once it is gone: never signal that group again.
                     group.forget();
                     let output = tail.lock().map(|tail| tail.text()).unwrap_or_default();
                     return match status {
@@ -165,10 +164,12 @@ impl Runner {
                 }
                 changed = self.sources.recv() => match changed {
                     Some(()) if self.settings.restart => {
-                        drop(group);
+                        group.signal(Signal::Stop);
                         if tokio::time::timeout(STOP_WAIT, child.wait()).await.is_err() {
-                            let _ = child.kill().await;
+                            group.signal(Signal::Kill);
+                            let _ = child.wait().await;
                         }
+                        group.forget();
                         *again = true;
                         return Outcome::Interrupted;
                     }
@@ -178,6 +179,9 @@ impl Runner {
                 () = async { up.as_mut().expect("guarded").await }, if up.is_some() => {
                     up = None;
                     self.settle().await;
+                    // The backend behind the pages is new: every page reloads, once, together
+                    // with whatever it wrote.
+                    self.hub.publish(&Changed::Everything);
                     self.hub.build_succeeded();
                 }
             }
@@ -222,7 +226,35 @@ fn shell(command: &str) -> Command {
 /// The command's process group: dropped, every process in it is asked to stop.
 struct ProcessGroup(Option<u32>);
 
+/// What a process group is told.
+#[derive(Clone, Copy)]
+enum Signal {
+    /// SIGTERM: finish up and exit.
+    Stop,
+    /// SIGKILL: for a command that did not stop when asked.
+    Kill,
+}
+
 impl ProcessGroup {
+    /// Sends `signal` to every process in the group.
+    fn signal(&self, signal: Signal) {
+        #[cfg(unix)]
+        if let Some(id) = self.0.and_then(|id| libc::pid_t::try_from(id).ok()) {
+            let number = match signal {
+                Signal::Stop => libc::SIGTERM,
+                Signal::Kill => libc::SIGKILL,
+            };
+            // SAFETY: kill(2) with a negative id signals that process group; no memory is
+            // involved. The group is the one the command was started in.
+            unsafe {
+                libc::kill(-id, number);
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = signal;
+    }
+
+    /// The command has ended and been reaped: its id may be reused, never signal it again.
     fn forget(mut self) {
         self.0 = None;
     }
@@ -230,14 +262,7 @@ impl ProcessGroup {
 
 impl Drop for ProcessGroup {
     fn drop(&mut self) {
-        #[cfg(unix)]
-        if let Some(id) = self.0.and_then(|id| libc::pid_t::try_from(id).ok()) {
-            // SAFETY: kill(2) with a negative id signals that process group; no memory is
-            // involved. The group is the one the command was started in.
-            unsafe {
-                libc::kill(-id, libc::SIGTERM);
-            }
-        }
+        self.signal(Signal::Stop);
     }
 }
 

@@ -213,3 +213,60 @@ async fn with_exec_restart_a_change_restarts_a_command_that_keeps_running() {
         .await
         .expect("stopping the server stopped the command");
 }
+
+#[tokio::test]
+async fn a_restarted_backend_reloads_the_pages_once_its_port_answers() {
+    let project = Project::new();
+    let backend = site(&[("api/index.html", b"<p>backend</p>")]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // The backend is another liveserve: a server that keeps running until stopped.
+    project.script(&format!(
+        "exec '{}' {} --port {port} -q --no-reload\n",
+        env!("CARGO_BIN_EXE_liveserve"),
+        q(backend.path()),
+    ));
+    let root = site(&[("index.html", b"<p>front</p>")]);
+    let (sources, script) = (
+        project.sources.path().to_path_buf(),
+        project.sources.path().join("build.sh"),
+    );
+    let server = TestServer::start_with(root, move |config| {
+        config.watch = vec![sources];
+        config.exec = Some(format!("sh '{}'", script.display()));
+        config.exec_restart = true;
+        config.proxies = vec![format!("/api=http://127.0.0.1:{port}").parse().unwrap()];
+    })
+    .await;
+    // Up, and told: nothing is pending any more.
+    let settled = async {
+        loop {
+            let status = server.get("/__liveserve/status").await.text();
+            if status.contains(r#""pending":false"#) && server.get("/api/").await.status == 200 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(TIMEOUT, settled)
+        .await
+        .expect("the backend came up");
+    let (mut page, _) = Client::connect(&server).await;
+    write(project.sources.path(), "notes.txt", b"restart");
+    let message = page.next().await;
+    assert!(
+        matches!(message, ServerMessage::Reload { all: true, .. }),
+        "{message:?}"
+    );
+    assert_eq!(
+        server.get("/api/").await.status,
+        200,
+        "up when the pages reload"
+    );
+    page.assert_nothing_before_sentinel(server.root.path())
+        .await;
+    server.stop().await;
+}
