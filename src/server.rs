@@ -12,7 +12,17 @@ use crate::protocol::{Change, ChangeKind, Changed};
 use crate::reload::ReloadHub;
 use crate::settings::Config;
 
-/// Why a server could not be built or stopped serving.
+/// Why a server could not be built or stopped serving; its message says what to do.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let result = liveserve::Server::builder("no/such/folder").build().await;
+/// if let Err(error) = result {
+///     eprintln!("cannot serve: {error}");
+/// }
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[error(transparent)]
 pub struct Error(#[from] anyhow::Error);
