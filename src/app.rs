@@ -193,10 +193,20 @@ async fn serve(
     Ok(())
 }
 
+/// The first wait after a failed accept, doubled after each further failure...
+const ACCEPT_RETRY_FIRST: Duration = Duration::from_millis(5);
+/// ...up to this: a request is served again at most this long after a descriptor frees.
+const ACCEPT_RETRY_MAX: Duration = Duration::from_millis(100);
+
 async fn accept_loop(listener: TcpListener, accepted: mpsc::Sender<TcpStream>) {
+    // Set while accepting fails, so the log says so once per outage, not once per attempt.
+    let mut failing: Option<Duration> = None;
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
+                if failing.take().is_some() {
+                    tracing::warn!("accepting connections again");
+                }
                 // Responses are written in one go; waiting to coalesce small writes only adds latency.
                 let _ = stream.set_nodelay(true);
                 if accepted.send(stream).await.is_err() {
@@ -204,9 +214,19 @@ async fn accept_loop(listener: TcpListener, accepted: mpsc::Sender<TcpStream>) {
                 }
             }
             Err(error) => {
-                // Usually out of file descriptors: wait for connections to close instead of spinning.
-                tracing::warn!("accepting a connection failed: {error}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                // Usually out of file descriptors (every open tab holds one): wait for
+                // connections to close instead of spinning.
+                let wait = match failing {
+                    None => {
+                        tracing::warn!(
+                            "cannot accept connections: {error}; waiting for some to close (raise the open file limit with ulimit -n if this goes on)"
+                        );
+                        ACCEPT_RETRY_FIRST
+                    }
+                    Some(last) => (last * 2).min(ACCEPT_RETRY_MAX),
+                };
+                failing = Some(wait);
+                tokio::time::sleep(wait).await;
             }
         }
     }

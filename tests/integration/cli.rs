@@ -7,7 +7,20 @@ use std::sync::mpsc;
 use crate::support::{TIMEOUT, site};
 
 pub(crate) fn liveserve() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_liveserve"));
+    liveserve_under(&[])
+}
+
+/// The binary run by `wrapper` (such as `prlimit --nofile=64:64`), or directly when it is empty.
+pub(crate) fn liveserve_under(wrapper: &[&str]) -> Command {
+    let binary = env!("CARGO_BIN_EXE_liveserve");
+    let mut command = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args).arg(binary);
+            command
+        }
+        None => Command::new(binary),
+    };
     // The user's environment must not change what these tests see.
     for (name, _) in std::env::vars() {
         if name.starts_with("LIVESERVE_") {

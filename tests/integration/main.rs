@@ -17,6 +17,7 @@ mod file_cache;
 mod https;
 mod https_streams;
 mod injection;
+mod limits;
 mod ports;
 mod proxy;
 mod reload;
