@@ -29,6 +29,9 @@ const SOCKET_TRIES = 2;
 // Errors sent at most per page and time window, and kept while not connected.
 const ERRORS_PER_WINDOW = 10;
 const ERRORS_WINDOW_MS = 5000;
+// A change that takes longer to apply than this (a stylesheet that never loads) no longer holds
+// up the ones after it.
+const APPLY_TIMEOUT_MS = 5000;
 
 const script = document.currentScript;
 const servedAt = script && script.dataset.generation ? Number(script.dataset.generation) : null;
@@ -223,8 +226,9 @@ function handle(message, transport) {
 // the page shows `generation` (unless the page is reloading: the new page will say).
 function applied(generation, apply) {
   report(true);
+  const timeout = new Promise((resolve) => setTimeout(resolve, APPLY_TIMEOUT_MS));
   applying = applying
-    .then(apply)
+    .then(() => Promise.race([Promise.resolve().then(apply), timeout]))
     .catch(() => null)
     .then(() => {
       if (reloading) return;
@@ -235,6 +239,8 @@ function applied(generation, apply) {
 
 // Tells the server what this page shows, over the socket (the event stream is one-way).
 function report(loading) {
+  // A frame shares its page's session storage, so its tab id: the page speaks for the tab.
+  if (window !== window.top) return;
   if (!socket || socket.readyState !== WebSocket.OPEN) return;
   const path = location.pathname + location.search;
   socket.send(JSON.stringify({ type: "page", tab: TAB, path, generation: state.applied, loading }));

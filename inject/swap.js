@@ -89,6 +89,8 @@ function topSheet(sheet) {
 // loaded, so the page never shows unstyled.
 // Replaces `link` by a fresh copy; resolves once the copy has loaded (or failed to).
 function swapLink(link) {
+  // A link the page removed meanwhile has nothing to replace; a disabled one never loads.
+  if (!link.isConnected) return Promise.resolve();
   const fresh = link.cloneNode();
   // The fresh copy has other bytes: a Subresource Integrity hash would refuse it.
   fresh.removeAttribute("integrity");
@@ -102,6 +104,7 @@ function swapLink(link) {
     fresh.addEventListener("load", done, { once: true });
     fresh.addEventListener("error", done, { once: true });
     link.after(fresh);
+    if (fresh.disabled) done();
   });
 }
 

@@ -310,6 +310,8 @@ async fn serve_connection(
             Some(upgrade) = handed_over.recv() => {
                 upgraded.spawn(activity.clone().running(upgrade.run(stop.clone())));
             }
+            // Reaped as they end: an HTTP/2 connection may carry socket after socket.
+            Some(_) = upgraded.join_next(), if !upgraded.is_empty() => {}
         }
     };
     if let Err(error) = result {

@@ -26,6 +26,10 @@ const STATUS: &str = "/__liveserve/status";
 /// name is served with `liveserve ./reload`.
 const COMMANDS: [&str; 2] = ["reload", "wait"];
 
+/// How long a running liveserve may take to answer one request: longer, it is wedged, or it is
+/// not liveserve.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How often `wait` asks.
 const WAIT_POLL: Duration = Duration::from_millis(50);
 
@@ -44,8 +48,8 @@ struct ReloadCommand {
 }
 
 /// Wait until every open page of a running liveserve shows the latest change, then print its
-/// status (JSON). Exit status: 0, or 1 when a page reported errors since it loaded, 2 when the
-/// time ran out (no page open, or one that did not catch up).
+/// status (JSON). Exit status: 0, or 1 when a page reported errors since it loaded or the --exec
+/// command failed, 2 when the time ran out (no page open, or one that did not catch up).
 #[derive(Debug, Parser)]
 #[command(name = "liveserve wait", version, max_term_width = 100)]
 struct WaitCommand {
@@ -105,8 +109,10 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 
 fn reload(command: &ReloadCommand) -> Result<String, String> {
     let body = serde_json::json!({ "paths": command.paths }).to_string();
-    let (status, answer) =
-        runtime()?.block_on(exchange(&command.url, Method::POST, RELOAD, body))?;
+    let asked = exchange(&command.url, Method::POST, RELOAD, body);
+    let (status, answer) = runtime()?
+        .block_on(async { tokio::time::timeout(REQUEST_TIMEOUT, asked).await })
+        .map_err(|_| format!("{} did not answer within 10 s", command.url))??;
     if status.is_success() {
         Ok(answer)
     } else {
@@ -131,6 +137,12 @@ fn wait(command: &WaitCommand) -> ExitCode {
     match outcome {
         Ok((status, Waited::Shown)) => {
             println!("{status}");
+            if status["build"] == "failed" {
+                eprintln!(
+                    "liveserve: the --exec command failed (see \"failure\"); the pages show its output"
+                );
+                return ExitCode::FAILURE;
+            }
             let errors = status["pages"].as_array().is_some_and(|pages| {
                 pages.iter().any(|page| {
                     page["errors"]
@@ -173,7 +185,11 @@ async fn wait_until_shown(
     // A save made just before this ran may not have reached the server's watcher yet.
     tokio::time::sleep(WAIT_POLL).await;
     loop {
-        let (code, body) = exchange(&command.url, Method::GET, STATUS, String::new()).await?;
+        let asked = exchange(&command.url, Method::GET, STATUS, String::new());
+        let Ok(answer) = tokio::time::timeout(REQUEST_TIMEOUT, asked).await else {
+            return Err(format!("{} did not answer within 10 s", command.url));
+        };
+        let (code, body) = answer?;
         if !code.is_success() {
             return Err(format!("{} answered {code}: {}", command.url, body.trim()));
         }

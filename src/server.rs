@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::app::{self, Prepared};
-use crate::protocol::{Change, ChangeKind, Changed};
+use crate::http::changed_url;
+use crate::protocol::{Change, Changed};
 use crate::reload::ReloadHub;
 use crate::settings::Config;
 
@@ -282,18 +283,13 @@ impl Reloader {
     {
         let changes: Vec<Change> = paths
             .into_iter()
-            .map(|path| {
+            .filter_map(|path| {
                 let path = path.into();
-                let url_path = if path.starts_with('/') {
-                    path
-                } else {
-                    format!("/{path}")
-                };
-                Change {
-                    url_path,
-                    kind: ChangeKind::Modified,
-                    file: PathBuf::new(),
+                let change = changed_url(&path);
+                if let Err(error) = &change {
+                    tracing::warn!("Reloader::notify: {path:?} is not a URL path: {error}");
                 }
+                change.ok()
             })
             .collect();
         if !changes.is_empty() {

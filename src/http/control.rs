@@ -24,6 +24,7 @@ use crate::http::pages;
 use crate::http::proxy::ClientAddr;
 use crate::protocol::{BuildFailure, Change, ChangeKind, Changed};
 use crate::reload::{PageStatus, Published, ReloadHub};
+use crate::request_path::{BadPath, RequestPath};
 
 /// Where a reload is asked for.
 pub const RELOAD_PATH: &str = "/__liveserve/reload";
@@ -47,7 +48,7 @@ pub fn refusal<B>(request: &Request<B>, hosts: &HostPolicy) -> Option<Response<B
     let from_this_machine = request
         .extensions()
         .get::<ClientAddr>()
-        .is_some_and(|client| client.0.ip().is_loopback());
+        .is_some_and(ClientAddr::is_loopback);
     if !from_this_machine {
         return Some(pages::error(
             StatusCode::FORBIDDEN,
@@ -155,21 +156,29 @@ fn changed_from(body: &[u8]) -> Result<Changed, String> {
     let changes = request
         .paths
         .into_iter()
-        .map(|url_path| {
-            if !url_path.starts_with('/') {
-                return Err(format!(
-                    "{url_path:?} is not a URL path: paths start with /"
-                ));
+        .map(|path| {
+            if !path.starts_with('/') {
+                return Err(format!("{path:?} is not a URL path: paths start with /"));
             }
-            Ok(Change {
-                url_path,
-                kind: ChangeKind::Modified,
-                // Named by URL only: nothing on disk to compare.
-                file: PathBuf::new(),
-            })
+            changed_url(&path).map_err(|error| format!("{path:?}: {error}"))
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Changed::Files(changes))
+}
+
+/// A change to the file at `path`, named by URL only (nothing on disk to compare), spelled as
+/// the watcher and the pages spell paths: `/my file.css` and `/my%20file.css` are the same.
+pub fn changed_url(path: &str) -> Result<Change, BadPath> {
+    let path = if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("/{path}")
+    };
+    Ok(Change {
+        url_path: RequestPath::decode(&path)?.to_url_path(),
+        kind: ChangeKind::Modified,
+        file: PathBuf::new(),
+    })
 }
 
 #[cfg(test)]
@@ -185,6 +194,11 @@ mod tests {
         };
         let paths: Vec<&str> = files.iter().map(|file| file.url_path.as_str()).collect();
         assert_eq!(paths, ["/a.css", "/b/"]);
+        let Ok(Changed::Files(spaced)) = changed_from(br#"{"paths": ["/my file.css"]}"#) else {
+            panic!("one file");
+        };
+        assert_eq!(spaced[0].url_path, "/my%20file.css");
+        assert!(changed_from(br#"{"paths": ["/../etc/passwd"]}"#).is_err());
         assert!(changed_from(b"{").is_err());
         assert!(changed_from(br#"{"paths": ["a.css"]}"#).is_err());
         assert!(changed_from(br#"{"path": ["/a.css"]}"#).is_err());

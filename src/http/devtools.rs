@@ -3,7 +3,6 @@
 //! ("Automatic workspace folders"). The answer is the root's path on disk: told only to this
 //! machine, and only when asked through a loopback name from a loopback address.
 
-use std::net::SocketAddr;
 use std::path::Path;
 
 use bytes::Bytes;
@@ -41,20 +40,11 @@ impl Workspace {
         let from_this_machine = request
             .extensions()
             .get::<ClientAddr>()
-            .is_none_or(|ClientAddr(peer): &ClientAddr| is_loopback(peer));
+            .is_none_or(ClientAddr::is_loopback);
         if !(from_this_machine && host_policy::names_this_machine(request)) {
             return pages::error(StatusCode::NOT_FOUND, "nothing is served here");
         }
         pages::generated(StatusCode::OK, "application/json", self.json.clone())
-    }
-}
-
-fn is_loopback(peer: &SocketAddr) -> bool {
-    match peer.ip() {
-        std::net::IpAddr::V4(ip) => ip.is_loopback(),
-        std::net::IpAddr::V6(ip) => {
-            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|ip| ip.is_loopback())
-        }
     }
 }
 

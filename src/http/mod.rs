@@ -21,6 +21,7 @@ mod upgrade;
 mod validators;
 mod websocket;
 
+pub use control::changed_url;
 pub use internal::AUTHORITY_PATH;
 pub use plain_http::plain_http_on_https;
 pub use proxy::ClientAddr;

@@ -212,6 +212,9 @@ pub async fn run_session(pending: PendingSession, mut stop: watch::Receiver<bool
                         match &tab.tab {
                             Some(known) if *known == id => hub.pages().reported(&id, generation, loading),
                             _ => {
+                                if let Some(old) = tab.tab.take() {
+                                    hub.pages().closed(&old);
+                                }
                                 hub.pages().opened(&id, path, generation, loading);
                                 tab.tab = Some(id);
                             }

@@ -15,6 +15,9 @@ use serde::Serialize;
 /// How long a tab whose socket closed counts as reloading before it counts as closed.
 const RECONNECT_GRACE: Duration = Duration::from_secs(3);
 
+/// Tabs tracked at most (any client may connect); beyond it, new tabs are not tracked.
+const MAX_TABS: usize = 1024;
+
 /// Errors kept per tab: the first ones say what went wrong.
 const MAX_ERRORS: usize = 20;
 
@@ -54,6 +57,10 @@ impl ConnectedPages {
     /// A socket for `tab` opened, for a page freshly loaded: its errors so far are forgotten.
     pub fn opened(&self, tab: &str, path: String, generation: u64, loading: bool) {
         let mut tabs = self.lock();
+        forget_gone(&mut tabs);
+        if tabs.len() >= MAX_TABS && !tabs.contains_key(tab) {
+            return;
+        }
         let sockets = tabs.get(tab).map_or(0, |known| known.sockets);
         tabs.insert(
             tab.to_owned(),
@@ -89,26 +96,33 @@ impl ConnectedPages {
 
     /// A socket of `tab` closed.
     pub fn closed(&self, tab: &str) {
-        if let Some(known) = self.lock().get_mut(tab) {
+        let mut tabs = self.lock();
+        if let Some(known) = tabs.get_mut(tab) {
             known.sockets = known.sockets.saturating_sub(1);
             if known.sockets == 0 {
                 known.gone_since = Some(Instant::now());
                 known.status.loading = true;
             }
         }
+        forget_gone(&mut tabs);
     }
 
     /// Every tab still open (one whose socket closed a moment ago is reloading), in no
     /// particular order; tabs gone for longer are forgotten.
     pub fn snapshot(&self) -> Vec<PageStatus> {
         let mut tabs = self.lock();
-        tabs.retain(|_, known| {
-            known
-                .gone_since
-                .is_none_or(|since| since.elapsed() < RECONNECT_GRACE)
-        });
+        forget_gone(&mut tabs);
         tabs.values().map(|known| known.status.clone()).collect()
     }
+}
+
+/// Forgets the tabs whose socket closed longer ago than a reload takes.
+fn forget_gone(tabs: &mut HashMap<String, Tab>) {
+    tabs.retain(|_, known| {
+        known
+            .gone_since
+            .is_none_or(|since| since.elapsed() < RECONNECT_GRACE)
+    });
 }
 
 #[cfg(test)]

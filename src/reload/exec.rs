@@ -12,6 +12,8 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use std::io::Write;
+
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
 use tokio::sync::{mpsc, watch};
@@ -27,6 +29,10 @@ const TAIL_BYTES: usize = 8 * 1024;
 
 /// How long a restarted backend may take to open its port before the pages reload anyway.
 const PORT_WAIT: Duration = Duration::from_secs(30);
+
+/// How long the output of a finished command may take to end (something it started in the
+/// background may hold it open).
+const OUTPUT_DRAIN: Duration = Duration::from_millis(500);
 
 /// How long a command asked to stop (SIGTERM) gets before it is killed.
 const STOP_WAIT: Duration = Duration::from_secs(5);
@@ -84,6 +90,7 @@ impl Exec {
 struct Runner {
     settings: ExecSettings,
     hub: Arc<ReloadHub>,
+    /// Says when the sources changed; closed when there are none to watch (`--exec` alone).
     sources: mpsc::Receiver<()>,
     output_open: watch::Receiver<bool>,
 }
@@ -151,8 +158,13 @@ impl Runner {
         loop {
             tokio::select! {
                 status = child.wait() => {
+                    // What it printed last, unless something it started in the background
+                    // keeps its output open: that does not hold up the pages.
                     for reader in readers.into_iter().flatten() {
-                        let _ = reader.await;
+                        let abort = reader.abort_handle();
+                        if tokio::time::timeout(OUTPUT_DRAIN, reader).await.is_err() {
+                            abort.abort();
+                        }
                     }
                     group.forget();
                     let output = tail.lock().map(|tail| tail.text()).unwrap_or_default();
@@ -162,19 +174,15 @@ impl Runner {
                         Err(error) => failed(format!("could not be waited for: {error}"), output),
                     };
                 }
-                changed = self.sources.recv() => match changed {
+                changed = self.sources.recv(), if !self.sources.is_closed() || !self.sources.is_empty() => match changed {
                     Some(()) if self.settings.restart => {
-                        group.signal(Signal::Stop);
-                        if tokio::time::timeout(STOP_WAIT, child.wait()).await.is_err() {
-                            group.signal(Signal::Kill);
-                            let _ = child.wait().await;
-                        }
-                        group.forget();
+                        group.stop(&mut child).await;
                         *again = true;
                         return Outcome::Interrupted;
                     }
                     Some(()) => *again = true,
-                    None => return Outcome::Interrupted,
+                    // No sources to watch: the run goes on undisturbed.
+                    None => {}
                 },
                 () = async { up.as_mut().expect("guarded").await }, if up.is_some() => {
                     up = None;
@@ -254,6 +262,34 @@ impl ProcessGroup {
         let _ = signal;
     }
 
+    /// Whether any process is left in the group.
+    fn alive(&self) -> bool {
+        #[cfg(unix)]
+        if let Some(id) = self.0.and_then(|id| libc::pid_t::try_from(id).ok()) {
+            // SAFETY: signal 0 only checks that the group exists; nothing is sent.
+            return unsafe { libc::kill(-id, 0) } == 0;
+        }
+        false
+    }
+
+    /// Stops the whole group, as a restart must before starting the command again (the old
+    /// backend must let go of its port): SIGTERM, then SIGKILL to whatever is left after
+    /// [`STOP_WAIT`].
+    async fn stop(self, child: &mut tokio::process::Child) {
+        self.signal(Signal::Stop);
+        let gone = async {
+            let _ = child.wait().await;
+            while self.alive() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        if tokio::time::timeout(STOP_WAIT, gone).await.is_err() {
+            self.signal(Signal::Kill);
+            let _ = child.wait().await;
+        }
+        self.forget();
+    }
+
     /// The command has ended and been reaped: its id may be reused, never signal it again.
     fn forget(mut self) {
         self.0 = None;
@@ -266,26 +302,48 @@ impl Drop for ProcessGroup {
     }
 }
 
-/// Copies the command's output to our stderr, each line prefixed, and keeps its end.
+/// Copies the command's output to our stderr, each line prefixed, and keeps its end. Lines
+/// end at `\n` or `\r` (a progress bar redraws with `\r`), and are cut at [`TAIL_BYTES`].
 fn relay(
     output: impl AsyncRead + Unpin + Send + 'static,
     tail: Arc<Mutex<Tail>>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut lines = BufReader::new(output);
+        let mut output = BufReader::new(output);
         let mut line = Vec::new();
-        while lines
-            .read_until(b'\n', &mut line)
-            .await
-            .is_ok_and(|read| read > 0)
-        {
-            let text = String::from_utf8_lossy(&line);
-            let text = text.trim_end_matches(['\n', '\r']);
-            eprintln!("[exec] {text}");
-            if let Ok(mut tail) = tail.lock() {
-                tail.push(&strip_ansi_escapes::strip_str(text));
+        loop {
+            let (done, used) = {
+                let Ok(available) = output.fill_buf().await else {
+                    break;
+                };
+                if available.is_empty() {
+                    (true, 0)
+                } else {
+                    let end = memchr::memchr2(b'\n', b'\r', available);
+                    let take = end.map_or(available.len(), |at| at + 1);
+                    let room = TAIL_BYTES.saturating_sub(line.len());
+                    line.extend_from_slice(&available[..take.min(room)]);
+                    (false, take)
+                }
+            };
+            output.consume(used);
+            let ended = line
+                .last()
+                .is_some_and(|&last| last == b'\n' || last == b'\r');
+            if (done || ended || line.len() >= TAIL_BYTES) && !line.is_empty() {
+                let text = String::from_utf8_lossy(&line);
+                let text = text.trim_end_matches(['\n', '\r']);
+                if !text.is_empty() {
+                    let _ = writeln!(std::io::stderr(), "[exec] {text}");
+                    if let Ok(mut tail) = tail.lock() {
+                        tail.push(&strip_ansi_escapes::strip_str(text));
+                    }
+                }
+                line.clear();
             }
-            line.clear();
+            if done {
+                break;
+            }
         }
     })
 }
@@ -364,7 +422,7 @@ mod tests {
         assert_eq!(tail.lines.len(), TAIL_LINES);
         assert!(tail.text().starts_with("line 60\n"));
         assert!(tail.text().ends_with("line 99\n"));
-        tail.push(&"x".repeat(3 * TAIL_BYTES));
-        assert_eq!(tail.lines.len(), 1, "one huge line is kept alone");
+        tail.push(&"x".repeat(TAIL_BYTES));
+        assert_eq!(tail.lines.len(), 1, "one long line is kept alone");
     }
 }

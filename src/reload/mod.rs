@@ -150,7 +150,11 @@ impl Reloading {
                     };
                     let (observations, watcher) = watch_trees(sources, options).await?;
                     let open = watch::Sender::new(false);
+                    let building = hub.clone();
                     tokio::spawn(batcher::run(observations, timing, open, move |_| {
+                        // Held from now, not from when the run starts: whoever asks for the
+                        // status in between learns a build is coming.
+                        building.build_started();
                         // A run is already queued when the channel is full.
                         let _ = changed_tx.try_send(());
                         std::future::ready(())

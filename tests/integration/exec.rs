@@ -270,3 +270,56 @@ async fn a_restarted_backend_reloads_the_pages_once_its_port_answers() {
         .await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn exec_without_sources_runs_once_and_then_lets_changes_through() {
+    let shared = tempfile::tempdir().unwrap();
+    let (gate, built) = (shared.path().join("gate"), shared.path().join("built"));
+    std::fs::write(&gate, "closed").unwrap();
+    let root = site(&[("index.html", b"<p>first</p>")]);
+    let output = root.path().join("out.txt");
+    let command = format!(
+        "while [ -f {gate} ]; do sleep 0.02; done; echo built > {out}; touch {built}",
+        gate = q(&gate),
+        out = q(&output),
+        built = q(&built),
+    );
+    let server = TestServer::start_with(root, move |config| config.exec = Some(command)).await;
+    let (mut page, _) = Client::connect(&server).await;
+    std::fs::remove_file(&gate).unwrap();
+    // The run is not cut short for want of sources: it finishes and its output is told once.
+    assert_eq!(paths(&page.next().await), ["/out.txt"]);
+    assert!(built.exists());
+    // Afterwards, saves in the folder reach the pages as usual.
+    page.assert_nothing_before_sentinel(server.root.path())
+        .await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_failure_with_a_huge_line_of_output_still_reaches_the_pages() {
+    let project = Project::new();
+    let server = project.serve(false).await;
+    let (mut page, _) = Client::connect(&server).await;
+    // 200 KB on one line (a minified bundle in an error message), then the real error.
+    project.script("head -c 200000 /dev/zero | tr '\\0' x\necho\necho 'the error'\nexit 1\n");
+    let ServerMessage::Build {
+        failure: Some(failure),
+    } = page.next().await
+    else {
+        panic!("the failure");
+    };
+    assert!(
+        failure.output.len() <= 16 * 1024,
+        "{}",
+        failure.output.len()
+    );
+    assert!(
+        failure.output.ends_with("the error\n"),
+        "the end of the output is kept"
+    );
+    // And a page connecting now gets it in its hello.
+    let (_, hello) = Client::connect(&server).await;
+    assert!(matches!(hello, ServerMessage::Hello { build: Some(_), .. }));
+    server.stop().await;
+}

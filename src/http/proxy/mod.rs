@@ -48,6 +48,18 @@ const MAX_RESPONSE_HEADERS: usize = 100;
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub SocketAddr);
 
+impl ClientAddr {
+    /// A client on this machine, also when it is an IPv4 client of a dual-stack (`::`) listener.
+    pub fn is_loopback(&self) -> bool {
+        match self.0.ip() {
+            std::net::IpAddr::V4(ip) => ip.is_loopback(),
+            std::net::IpAddr::V6(ip) => {
+                ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|ip| ip.is_loopback())
+            }
+        }
+    }
+}
+
 /// The pooled HTTP/1.1 client every proxy route shares.
 pub type BackendClient = Client<HttpConnector, Body>;
 
