@@ -75,6 +75,8 @@ pub struct Internal {
     sockets_full: AtomicBool,
     /// The local certificate authority's certificate (PEM), with `--https`.
     authority: Option<Bytes>,
+    /// How often live reload sockets are pinged.
+    ping_interval: Duration,
 }
 
 impl Internal {
@@ -82,6 +84,7 @@ impl Internal {
         hub: Option<Arc<ReloadHub>>,
         hosts: HostPolicy,
         max_sockets: usize,
+        ping_interval: Duration,
         authority: Option<Bytes>,
     ) -> Self {
         Internal {
@@ -91,6 +94,7 @@ impl Internal {
             max_sockets,
             sockets_full: AtomicBool::new(false),
             authority,
+            ping_interval,
         }
     }
 
@@ -217,6 +221,7 @@ impl Internal {
                     upgrade,
                     hub.clone(),
                     permit,
+                    self.ping_interval,
                 )));
                 response
             }

@@ -102,6 +102,7 @@ impl Router {
                 hub,
                 hosts,
                 config.max_websocket_clients,
+                config.ping_interval,
                 config.tls.as_ref().and_then(Tls::authority_pem),
             ),
             routes,

@@ -29,9 +29,6 @@ use crate::http::pages;
 use crate::protocol::ClientMessage;
 use crate::reload::ReloadHub;
 
-/// Keeps idle proxies (and NATs, and some corporate firewalls) from dropping a quiet socket.
-const PING_INTERVAL: Duration = Duration::from_secs(30);
-
 /// A client that cannot take a message within this time is too slow (or gone) and is dropped.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -140,14 +137,22 @@ pub struct PendingSession {
     upgrade: OnUpgrade,
     hub: Arc<ReloadHub>,
     permit: OwnedSemaphorePermit,
+    /// How often the client is pinged (see `Config::ping_interval`).
+    ping_interval: Duration,
 }
 
 impl PendingSession {
-    pub fn new(upgrade: OnUpgrade, hub: Arc<ReloadHub>, permit: OwnedSemaphorePermit) -> Self {
+    pub fn new(
+        upgrade: OnUpgrade,
+        hub: Arc<ReloadHub>,
+        permit: OwnedSemaphorePermit,
+        ping_interval: Duration,
+    ) -> Self {
         PendingSession {
             upgrade,
             hub,
             permit,
+            ping_interval,
         }
     }
 }
@@ -158,6 +163,7 @@ pub async fn run_session(pending: PendingSession, mut stop: watch::Receiver<bool
         upgrade,
         hub,
         permit: _permit,
+        ping_interval,
     } = pending;
     let upgraded = match upgrade.await {
         Ok(upgraded) => upgraded,
@@ -185,8 +191,11 @@ pub async fn run_session(pending: PendingSession, mut stop: watch::Receiver<bool
     if !send(&mut outgoing, text(hello.to_json())).await {
         return;
     }
+    // Pings keep idle proxies (and NATs, and some firewalls) from dropping a quiet socket, and
+    // find clients that vanished without a close: they answer nothing.
     let mut ping =
-        tokio::time::interval_at(tokio::time::Instant::now() + PING_INTERVAL, PING_INTERVAL);
+        tokio::time::interval_at(tokio::time::Instant::now() + ping_interval, ping_interval);
+    let mut heard = tokio::time::Instant::now();
     loop {
         tokio::select! {
             update = updates.recv() => match update {
@@ -199,33 +208,43 @@ pub async fn run_session(pending: PendingSession, mut stop: watch::Receiver<bool
                 // when it reconnects (its generation is behind).
                 Err(broadcast::error::RecvError::Lagged(_)) | Err(broadcast::error::RecvError::Closed) => return,
             },
-            received = incoming.next() => match received {
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
-                Some(Ok(Message::Text(text))) => match serde_json::from_str(&text) {
-                    Ok(ClientMessage::Error { path, text }) if hub.wants_errors() => {
-                        browser_errors::report(&path, &text);
-                        if let Some(tab) = &tab.tab {
-                            hub.pages().error(tab, &text);
-                        }
-                    }
-                    Ok(ClientMessage::Page { tab: id, path, generation, loading }) => {
-                        match &tab.tab {
-                            Some(known) if *known == id => hub.pages().reported(&id, generation, loading),
-                            _ => {
-                                if let Some(old) = tab.tab.take() {
-                                    hub.pages().closed(&old);
-                                }
-                                hub.pages().opened(&id, path, generation, loading);
-                                tab.tab = Some(id);
+            received = incoming.next() => {
+                let Some(Ok(message)) = received else {
+                    return; // closed, or broken
+                };
+                heard = tokio::time::Instant::now();
+                match message {
+                    Message::Close(_) => return,
+                    Message::Text(text) => match serde_json::from_str(&text) {
+                        Ok(ClientMessage::Error { path, text }) if hub.wants_errors() => {
+                            browser_errors::report(&path, &text);
+                            if let Some(tab) = &tab.tab {
+                                hub.pages().error(tab, &text);
                             }
                         }
-                    }
+                        Ok(ClientMessage::Page { tab: id, path, generation, loading }) => {
+                            match &tab.tab {
+                                Some(known) if *known == id => hub.pages().reported(&id, generation, loading),
+                                _ => {
+                                    if let Some(old) = tab.tab.take() {
+                                        hub.pages().closed(&old);
+                                    }
+                                    hub.pages().opened(&id, path, generation, loading);
+                                    tab.tab = Some(id);
+                                }
+                            }
+                        }
+                        _ => {}
+                    },
+                    // Pings are answered by tungstenite; nothing else from a client means anything.
                     _ => {}
-                },
-                // Pings are answered by tungstenite; nothing else from a client means anything.
-                Some(Ok(_)) => {}
-            },
+                }
+            }
             _ = ping.tick() => {
+                if heard.elapsed() > ping_interval * 2 {
+                    tracing::debug!("a live reload client answered nothing for {:?}; dropped", heard.elapsed());
+                    return;
+                }
                 if !send(&mut outgoing, Message::Ping(Default::default())).await {
                     return;
                 }

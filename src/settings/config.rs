@@ -58,6 +58,10 @@ pub struct Config {
     pub cors: bool,
     /// WebSocket clients served at once; more are refused with 503.
     pub max_websocket_clients: usize,
+    /// How often the live reload socket is pinged. A client that has sent nothing (not even a
+    /// pong) for two of these is gone (its network dropped, its laptop asleep) and its slot is
+    /// freed. Tests shorten it.
+    pub ping_interval: Duration,
     /// Requests forwarded to backends, by URL prefix. The folder is the route `/` unless one of
     /// these claims it.
     pub proxies: Vec<ProxyRoute>,
@@ -117,6 +121,7 @@ impl Config {
             allowed_hosts: Vec::new(),
             cors: false,
             max_websocket_clients: 16_384,
+            ping_interval: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(30),
             watch_backlog: crate::reload::DEFAULT_BACKLOG,
             polling: Polling::Auto,

@@ -11,6 +11,7 @@ mod browser_settings;
 mod browser_status;
 mod caching;
 mod cli;
+mod clients;
 mod control;
 mod exec;
 mod file_cache;
