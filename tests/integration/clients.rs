@@ -68,3 +68,69 @@ async fn a_client_that_vanished_is_dropped_and_its_slot_freed() {
     assert_eq!(crate::reload::paths(&page.next().await), ["/index.html"]);
     server.stop().await;
 }
+
+/// The binary's open descriptors (files and sockets), from /proc.
+fn open_descriptors(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+/// Closes `stream` with a reset (RST) instead of an orderly close, as a client whose tab or
+/// network went away does.
+fn reset(stream: std::net::TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: setsockopt with a valid socket and a pointer to a live `linger` of the right size.
+    let done = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            std::ptr::from_ref(&linger).cast(),
+            size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(done, 0);
+    drop(stream);
+}
+
+#[test]
+fn clients_that_reset_mid_download_leave_no_descriptor_behind() {
+    use std::io::{Read, Write};
+    let big: Vec<u8> = (0..8 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+    let root = site(&[("big.bin", &big), ("index.html", b"<p>x</p>")]);
+    let mut command = crate::cli::liveserve();
+    command
+        .arg(root.path())
+        .args(["--port", "0", "-q", "--no-reload"]);
+    let running = crate::cli::Running::start(command);
+    let port = crate::cli::port_of(&running.next_line());
+    let pid = running.child.id();
+    assert!(crate::cli::http_get(port, "/index.html").starts_with("HTTP/1.1 200"));
+    let baseline = open_descriptors(pid);
+    for _ in 0..20 {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .write_all(b"GET /big.bin HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        let mut some = [0; 64 * 1024];
+        stream.read_exact(&mut some).unwrap();
+        reset(stream);
+    }
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while open_descriptors(pid) > baseline && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let left = open_descriptors(pid);
+    assert!(
+        left <= baseline,
+        "every file and socket closed: {left} open, {baseline} before"
+    );
+    assert!(crate::cli::http_get(port, "/index.html").starts_with("HTTP/1.1 200"));
+    let (status, _) = running.terminate();
+    assert_eq!(status.code(), Some(0));
+}
