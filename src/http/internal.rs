@@ -26,7 +26,7 @@ use crate::http::inject::CLIENT_PATH;
 use crate::http::pages;
 use crate::http::upgrade::{Upgrade, Upgrades};
 use crate::http::validators::Validators;
-use crate::http::websocket;
+use crate::http::websocket::{self, SocketTiming};
 use crate::protocol::{ClientMessage, ServerMessage, WEBSOCKET_PATH};
 use crate::reload::ReloadHub;
 
@@ -75,8 +75,7 @@ pub struct Internal {
     sockets_full: AtomicBool,
     /// The local certificate authority's certificate (PEM), with `--https`.
     authority: Option<Bytes>,
-    /// How often live reload sockets are pinged.
-    ping_interval: Duration,
+    socket_timing: SocketTiming,
 }
 
 impl Internal {
@@ -84,7 +83,7 @@ impl Internal {
         hub: Option<Arc<ReloadHub>>,
         hosts: HostPolicy,
         max_sockets: usize,
-        ping_interval: Duration,
+        socket_timing: SocketTiming,
         authority: Option<Bytes>,
     ) -> Self {
         Internal {
@@ -94,7 +93,7 @@ impl Internal {
             max_sockets,
             sockets_full: AtomicBool::new(false),
             authority,
-            ping_interval,
+            socket_timing,
         }
     }
 
@@ -221,7 +220,7 @@ impl Internal {
                     upgrade,
                     hub.clone(),
                     permit,
-                    self.ping_interval,
+                    self.socket_timing,
                 )));
                 response
             }

@@ -17,6 +17,7 @@ use crate::http::pipeline::{Pipeline, RequestFacts};
 use crate::http::proxy::{self, Proxy};
 use crate::http::static_files::{FileCache, StaticFiles};
 use crate::http::upgrade::Upgrades;
+use crate::http::websocket::SocketTiming;
 use crate::reload::ReloadHub;
 use crate::settings::{Config, Validated};
 use crate::tls::Tls;
@@ -102,7 +103,10 @@ impl Router {
                 hub,
                 hosts,
                 config.max_websocket_clients,
-                config.ping_interval,
+                SocketTiming {
+                    ping_interval: config.ping_interval,
+                    send_timeout: config.send_timeout,
+                },
                 config.tls.as_ref().and_then(Tls::authority_pem),
             ),
             routes,

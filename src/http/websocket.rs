@@ -29,9 +29,6 @@ use crate::http::pages;
 use crate::protocol::ClientMessage;
 use crate::reload::ReloadHub;
 
-/// A client that cannot take a message within this time is too slow (or gone) and is dropped.
-const SEND_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// Clients have nothing to say beyond pings and pongs; anything larger is refused.
 const MAX_CLIENT_MESSAGE: usize = 4 * 1024;
 
@@ -137,8 +134,17 @@ pub struct PendingSession {
     upgrade: OnUpgrade,
     hub: Arc<ReloadHub>,
     permit: OwnedSemaphorePermit,
-    /// How often the client is pinged (see `Config::ping_interval`).
-    ping_interval: Duration,
+    timing: SocketTiming,
+}
+
+/// How a live reload socket keeps track of its client (see `Config::ping_interval` and
+/// `Config::send_timeout`).
+#[derive(Debug, Clone, Copy)]
+pub struct SocketTiming {
+    /// How often the client is pinged; one silent for two of these is gone.
+    pub ping_interval: Duration,
+    /// A client that cannot take a message within this time is too slow (or gone).
+    pub send_timeout: Duration,
 }
 
 impl PendingSession {
@@ -146,13 +152,13 @@ impl PendingSession {
         upgrade: OnUpgrade,
         hub: Arc<ReloadHub>,
         permit: OwnedSemaphorePermit,
-        ping_interval: Duration,
+        timing: SocketTiming,
     ) -> Self {
         PendingSession {
             upgrade,
             hub,
             permit,
-            ping_interval,
+            timing,
         }
     }
 }
@@ -163,7 +169,10 @@ pub async fn run_session(pending: PendingSession, mut stop: watch::Receiver<bool
         upgrade,
         hub,
         permit: _permit,
-        ping_interval,
+        timing: SocketTiming {
+            ping_interval,
+            send_timeout,
+        },
     } = pending;
     let upgraded = match upgrade.await {
         Ok(upgraded) => upgraded,
@@ -188,7 +197,7 @@ pub async fn run_session(pending: PendingSession, mut stop: watch::Receiver<bool
         tab: None,
     };
     let (hello, mut updates) = hub.subscribe();
-    if !send(&mut outgoing, text(hello.to_json())).await {
+    if !send(&mut outgoing, text(hello.to_json()), send_timeout).await {
         return;
     }
     // Pings keep idle proxies (and NATs, and some firewalls) from dropping a quiet socket, and
@@ -200,7 +209,7 @@ pub async fn run_session(pending: PendingSession, mut stop: watch::Receiver<bool
         tokio::select! {
             update = updates.recv() => match update {
                 Ok(message) => {
-                    if !send(&mut outgoing, text(message.to_json())).await {
+                    if !send(&mut outgoing, text(message.to_json()), send_timeout).await {
                         return;
                     }
                 }
@@ -245,13 +254,13 @@ pub async fn run_session(pending: PendingSession, mut stop: watch::Receiver<bool
                     tracing::debug!("a live reload client answered nothing for {:?}; dropped", heard.elapsed());
                     return;
                 }
-                if !send(&mut outgoing, Message::Ping(Default::default())).await {
+                if !send(&mut outgoing, Message::Ping(Default::default()), send_timeout).await {
                     return;
                 }
             }
             _ = stop.changed() => {
                 let close = CloseFrame { code: CloseCode::Away, reason: "server shutting down".into() };
-                let _ = send(&mut outgoing, Message::Close(Some(close))).await;
+                let _ = send(&mut outgoing, Message::Close(Some(close)), send_timeout).await;
                 return;
             }
         }
@@ -277,9 +286,9 @@ fn text(json: String) -> Message {
 }
 
 /// Sends one message; false if the client did not take it in time or the socket failed.
-async fn send<S: Sink<Message> + Unpin>(sink: &mut S, message: Message) -> bool {
+async fn send<S: Sink<Message> + Unpin>(sink: &mut S, message: Message, within: Duration) -> bool {
     matches!(
-        tokio::time::timeout(SEND_TIMEOUT, sink.send(message)).await,
+        tokio::time::timeout(within, sink.send(message)).await,
         Ok(Ok(()))
     )
 }

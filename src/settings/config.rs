@@ -62,6 +62,9 @@ pub struct Config {
     /// pong) for two of these is gone (its network dropped, its laptop asleep) and its slot is
     /// freed. Tests shorten it.
     pub ping_interval: Duration,
+    /// How long a live reload client may take to take a message; a slower one (it stopped
+    /// reading) is dropped, never holding up the others. Tests shorten it.
+    pub send_timeout: Duration,
     /// Requests forwarded to backends, by URL prefix. The folder is the route `/` unless one of
     /// these claims it.
     pub proxies: Vec<ProxyRoute>,
@@ -122,6 +125,7 @@ impl Config {
             cors: false,
             max_websocket_clients: 16_384,
             ping_interval: Duration::from_secs(30),
+            send_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(30),
             watch_backlog: crate::reload::DEFAULT_BACKLOG,
             polling: Polling::Auto,

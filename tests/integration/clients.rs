@@ -134,3 +134,43 @@ fn clients_that_reset_mid_download_leave_no_descriptor_behind() {
     let (status, _) = running.terminate();
     assert_eq!(status.code(), Some(0));
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_dropped_without_holding_up_the_others() {
+    let send_timeout = Duration::from_secs(2);
+    let server = TestServer::start_with(site(&[("index.html", b"<p>x</p>")]), |config| {
+        config.send_timeout = send_timeout;
+    })
+    .await;
+    let mut stalled = vanishing_client(&server).await;
+    let (mut page, _) = Client::connect(&server).await;
+    // Messages of about 15 KB, until far more than the stalled client's socket buffers hold.
+    let paths: Vec<String> = (0..100)
+        .map(|i| format!("/{}/{i}.css", "x".repeat(140)))
+        .collect();
+    let body = serde_json::json!({ "paths": paths }).to_string();
+    let mut slowest = Duration::ZERO;
+    for generation in 1..=1500u64 {
+        let raw = format!(
+            "POST /__liveserve/reload HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let sent = std::time::Instant::now();
+        assert_eq!(server.send_raw(raw.as_bytes()).await.status, 200);
+        assert_eq!(crate::reload::generation(&page.next().await), generation);
+        slowest = slowest.max(sent.elapsed());
+    }
+    // Had the stalled client held up the others, some message would have waited for its
+    // send timeout.
+    assert!(
+        slowest < send_timeout,
+        "the slowest message took {slowest:?}"
+    );
+    let mut received = Vec::new();
+    tokio::time::timeout(TIMEOUT, stalled.read_to_end(&mut received))
+        .await
+        .expect("the stalled client was dropped")
+        .ok();
+    server.stop().await;
+}
