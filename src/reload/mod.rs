@@ -212,8 +212,10 @@ impl Reloading {
     }
 }
 
-/// How long, at least, the last writes of an `--exec` run are given to reach the watcher.
-const MIN_SETTLE: std::time::Duration = std::time::Duration::from_millis(20);
+/// How long, at least, the last writes of an `--exec` run are given to reach the watcher: its
+/// events are queued by the time it exits, but a busy machine may take a while to read them.
+/// Builds take far longer than this, so it costs little.
+const MIN_SETTLE: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Starts watching `trees` (off the async threads: a large tree takes a while); returns what it
 /// observes, and the watcher (dropping it stops watching).

@@ -45,9 +45,13 @@ impl Project {
         .await
     }
 
-    /// Rewrites the build script (a change to the sources: a run follows).
+    /// Rewrites the build script (a change to the sources: a run follows), in one step as an
+    /// editor saves: written beside, then renamed into place. (Written in place, a loaded
+    /// machine could see the emptied file as one change and run it, then the rest as another.)
     fn script(&self, body: &str) {
-        write(self.sources.path(), "build.sh", body.as_bytes());
+        let beside = self.shared("build.sh.new");
+        std::fs::write(&beside, body).unwrap();
+        std::fs::rename(&beside, self.sources.path().join("build.sh")).unwrap();
     }
 
     fn shared(&self, name: &str) -> PathBuf {
