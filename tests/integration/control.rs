@@ -156,15 +156,7 @@ async fn liveserve_reload_is_the_command_line_form() {
 #[tokio::test]
 async fn liveserve_reload_speaks_https_trusting_the_local_authority() {
     let data = tempfile::tempdir().unwrap();
-    let localhost = ["localhost".to_owned()];
-    let loopback = [IpAddr::from([127, 0, 0, 1])];
-    let tls = liveserve::__private::tls::Tls::local(
-        &data.path().join("liveserve"),
-        &localhost,
-        &loopback,
-    )
-    .unwrap();
-    let server = TestServer::start_with(fixture(), move |config| config.tls = Some(tls)).await;
+    let server = crate::https::start_https(fixture(), &data.path().join("liveserve")).await;
     let url = format!("https://localhost:{}/", server.addr.port());
     let output = reload_command(&["--url".into(), url], Some(data.path())).await;
     assert_eq!(output.status.code(), Some(0), "{output:?}");

@@ -24,8 +24,21 @@ use crate::support::{TIMEOUT, TestServer, site};
 
 /// A server on `root` with a certificate from a local authority kept in `authority`.
 pub(crate) async fn start_https(root: TempDir, authority: &Path) -> TestServer {
+    start_https_with(root, authority, |_| {}).await
+}
+
+/// [`start_https`], configured further by `configure`.
+pub(crate) async fn start_https_with(
+    root: TempDir,
+    authority: &Path,
+    configure: impl FnOnce(&mut liveserve::__private::Config),
+) -> TestServer {
     let tls = Tls::local(authority, &["localhost".to_owned()], &[loopback()]).unwrap();
-    TestServer::start_with(root, move |config| config.tls = Some(tls)).await
+    TestServer::start_with(root, move |config| {
+        config.tls = Some(tls);
+        configure(config);
+    })
+    .await
 }
 
 fn loopback() -> IpAddr {

@@ -3,7 +3,6 @@
 //! the same limits as in clear (a client that says nothing, or dribbles its headers, is let go;
 //! an idle HTTP/2 connection is closed, unless it carries a WebSocket).
 
-use std::net::IpAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -16,13 +15,12 @@ use hyper::client::conn::http2::SendRequest;
 use hyper::ext::Protocol;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use liveserve::__private::settings::Config;
-use liveserve::__private::tls::Tls;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
-use crate::https::{connector, fixture, get, handshake};
+use crate::https::{connector, fixture, get, handshake, start_https_with};
 use crate::support::{TIMEOUT, TestServer};
 use crate::upstream::{PAGE, Upstream};
 
@@ -31,13 +29,7 @@ type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 /// A server on the fixture with a certificate from the authority in `authority`, configured
 /// further by `configure`.
 async fn start_tls(authority: &Path, configure: impl FnOnce(&mut Config)) -> TestServer {
-    let localhost = ["localhost".to_owned()];
-    let tls = Tls::local(authority, &localhost, &[IpAddr::from([127, 0, 0, 1])]).unwrap();
-    TestServer::start_with(fixture(), move |config| {
-        config.tls = Some(tls);
-        configure(config);
-    })
-    .await
+    start_https_with(fixture(), authority, configure).await
 }
 
 type Sender = SendRequest<Empty<Bytes>>;

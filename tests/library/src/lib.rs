@@ -39,12 +39,20 @@ mod tests {
             "<!doctype html><html><body><h1>generated</h1></body></html>",
         )
         .unwrap();
+        let vendor = tempfile::tempdir().unwrap();
+        std::fs::write(vendor.path().join("lib.css"), "p { margin: 0 }").unwrap();
+        // A socket the program bound itself, and a second folder under /vendor.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let bound = listener.local_addr().unwrap();
         let server = liveserve::Server::builder(site.path())
+            .listener(listener)
+            .mount(&format!("/vendor={}", vendor.path().display()))
             .watch(false)
             .build()
             .await
             .expect("the server builds");
         let addr = server.local_addr();
+        assert_eq!(addr, bound);
         let reloader = server.reloader();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let serving = tokio::spawn(server.run(async {
@@ -61,6 +69,20 @@ mod tests {
         stream.read_to_string(&mut page).await.unwrap();
         assert!(page.starts_with("HTTP/1.1 200"), "{page}");
         assert!(page.contains("<h1>generated</h1>") && page.contains("/__liveserve/client.js"));
+
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(
+                b"GET /vendor/lib.css HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            )
+            .await
+            .unwrap();
+        let mut mounted = String::new();
+        stream.read_to_string(&mut mounted).await.unwrap();
+        assert!(
+            mounted.starts_with("HTTP/1.1 200") && mounted.ends_with("p { margin: 0 }"),
+            "{mounted}"
+        );
 
         // The page's socket hears what the generator says it wrote, and nothing else.
         let url = format!("ws://{addr}/__liveserve/ws");
