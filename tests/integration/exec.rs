@@ -15,8 +15,8 @@ use tempfile::TempDir;
 use crate::reload::{Client, paths};
 use crate::support::{TIMEOUT, TestServer, site, write};
 
-/// A served folder, a sources folder with `build.sh` (doing nothing at first), and a folder for
-/// what the test and the script share (logs, gates), outside both.
+/// A served folder, a sources folder with `build.sh` (at first it only says it ran), and a folder
+/// for what the test and the script share (logs, gates), outside both.
 struct Project {
     sources: TempDir,
     shared: TempDir,
@@ -24,25 +24,29 @@ struct Project {
 
 impl Project {
     fn new() -> Project {
-        let sources = tempfile::tempdir().unwrap();
-        std::fs::write(sources.path().join("build.sh"), "true\n").unwrap();
-        Project {
-            sources,
+        let project = Project {
+            sources: tempfile::tempdir().unwrap(),
             shared: tempfile::tempdir().unwrap(),
-        }
+        };
+        project.script(&format!("echo >> {}\n", q(&project.shared("started"))));
+        project
     }
 
-    /// The server running `sh build.sh` from the sources after each change there.
+    /// The server running `sh build.sh` from the sources after each change there, once the
+    /// run at start has begun: a script the test writes before that would run twice (at start,
+    /// and again for the change).
     async fn serve(&self, restart: bool) -> TestServer {
         let root = site(&[("index.html", b"<html><body>first</body></html>")]);
         let sources = self.sources.path().to_path_buf();
         let script = sources.join("build.sh");
-        TestServer::start_with(root, move |config| {
+        let server = TestServer::start_with(root, move |config| {
             config.watch = vec![sources];
             config.exec = Some(format!("sh '{}'", script.display()));
             config.exec_restart = restart;
         })
-        .await
+        .await;
+        self.wait_for_lines("started", 1).await;
+        server
     }
 
     /// Rewrites the build script (a change to the sources: a run follows), in one step as an
