@@ -3,8 +3,9 @@
 //!
 //! - A save that changed nothing (`touch`, a formatter with nothing to do, a checkout of the same
 //!   content, an editor saving an unmodified buffer) is not announced: pages already show it.
-//! - A file served with a size or time other than the one known, long after it changed and with
-//!   no event for it, shows that events are being lost where it lives.
+//! - A file served in a later version than the one known, long after it changed and with no
+//!   event for it, shows that events are being lost where it lives. (An earlier version is a
+//!   request that looked at the file just before a change and reports after it was announced.)
 //!
 //! Serving only records a file it has never seen (or the hash of the version it knows): a
 //! page loaded between a change and its event must not make that change look old news to the
@@ -61,7 +62,7 @@ pub enum Served {
     Known,
     /// Never served nor announced before.
     First,
-    /// Another version than the one known, changed long ago with no event: events are lost.
+    /// A later version than the one known, changed long ago with no event: events are lost.
     Stale,
 }
 
@@ -101,8 +102,12 @@ impl KnownFiles {
                 }
                 Served::Known
             }
-            Some(_) if changed_long_ago(version) => Served::Stale,
-            // Changed just now: its event is on its way.
+            Some(known) if is_later(version, known.version) && changed_long_ago(version) => {
+                Served::Stale
+            }
+            // Changed just now: its event is on its way. Or an earlier version than the one
+            // known: a request that looked at the file just before a change it reports after
+            // the change was announced (a loaded machine takes milliseconds in between).
             Some(_) => Served::Known,
         }
     }
@@ -138,6 +143,11 @@ impl KnownFiles {
     pub fn forget(&self, path: &Path) {
         self.lock().pop(path);
     }
+}
+
+/// Whether `served` was written after `known`. Without file times nothing is later.
+fn is_later(served: Version, known: Version) -> bool {
+    matches!((served.modified, known.modified), (Some(served), Some(known)) if served > known)
 }
 
 fn changed_long_ago(version: Version) -> bool {
@@ -208,6 +218,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let page = dir.path().join("page.html");
         fs::write(&page, "one").unwrap();
+        set_modified(&page, Duration::from_secs(20));
         let known = KnownFiles::default();
         known.served(&page, version(&page), None);
         assert_eq!(known.served(&page, version(&page), None), Served::Known);
@@ -221,6 +232,23 @@ mod tests {
         set_modified(&page, Duration::from_secs(10));
         assert_eq!(known.served(&page, version(&page), None), Served::Stale);
         assert!(!known.unchanged(&page), "the lost change is news");
+        assert_eq!(known.served(&page, version(&page), None), Served::Known);
+    }
+
+    #[test]
+    fn a_request_that_saw_the_file_before_an_announced_change_is_not_a_lost_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let page = dir.path().join("page.html");
+        fs::write(&page, "one").unwrap();
+        set_modified(&page, Duration::from_secs(20));
+        let known = KnownFiles::default();
+        let before = version(&page);
+        known.served(&page, before, None);
+        // The request looked at the file here; the save, its event and its announcement come
+        // before the request reports what it served.
+        fs::write(&page, "two, and longer").unwrap();
+        assert!(!known.unchanged(&page));
+        assert_eq!(known.served(&page, before, None), Served::Known);
         assert_eq!(known.served(&page, version(&page), None), Served::Known);
     }
 }
