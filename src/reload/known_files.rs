@@ -3,9 +3,10 @@
 //!
 //! - A save that changed nothing (`touch`, a formatter with nothing to do, a checkout of the same
 //!   content, an editor saving an unmodified buffer) is not announced: pages already show it.
-//! - A file served in a later version than the one known, long after it changed and with no
-//!   event for it, shows that events are being lost where it lives. (An earlier version is a
-//!   request that looked at the file just before a change and reports after it was announced.)
+//! - A file served with a size or time other than the one known, long after it changed and with
+//!   no event for it, shows that events are being lost where it lives. (Unless it is the version
+//!   known just before: a request that looked at the file right before a change, and tells of it
+//!   only after the change was announced.)
 //!
 //! Serving only records a file it has never seen (or the hash of the version it knows): a
 //! page loaded between a change and its event must not make that change look old news to the
@@ -19,7 +20,7 @@ use std::fs::{self, Metadata};
 use std::num::NonZeroUsize;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use lru::LruCache;
 use xxhash_rust::xxh3::xxh3_64;
@@ -53,6 +54,17 @@ impl Version {
 struct Known {
     version: Version,
     hash: Option<u64>,
+    /// The version before this one, and when this one replaced it.
+    previous: Option<(Version, Instant)>,
+}
+
+impl Known {
+    /// Whether `version` is the one this replaced a moment ago: a request that looked at the
+    /// file just before the change may tell of it milliseconds after (longer on a busy machine).
+    fn just_replaced(&self, version: Version) -> bool {
+        self.previous
+            .is_some_and(|(previous, at)| previous == version && at.elapsed() < EVENT_LOST_AFTER)
+    }
 }
 
 /// What serving a file says.
@@ -62,7 +74,7 @@ pub enum Served {
     Known,
     /// Never served nor announced before.
     First,
-    /// A later version than the one known, changed long ago with no event: events are lost.
+    /// Another version than the one known, changed long ago with no event: events are lost.
     Stale,
 }
 
@@ -93,7 +105,15 @@ impl KnownFiles {
         match files.get_mut(path) {
             None => {
                 let hash = bytes.map(xxh3_64);
-                files.put(path.into(), Known { version, hash });
+                let previous = None;
+                files.put(
+                    path.into(),
+                    Known {
+                        version,
+                        hash,
+                        previous,
+                    },
+                );
                 Served::First
             }
             Some(known) if known.version == version => {
@@ -102,12 +122,9 @@ impl KnownFiles {
                 }
                 Served::Known
             }
-            Some(known) if is_later(version, known.version) && changed_long_ago(version) => {
-                Served::Stale
-            }
-            // Changed just now: its event is on its way. Or an earlier version than the one
-            // known: a request that looked at the file just before a change it reports after
-            // the change was announced (a loaded machine takes milliseconds in between).
+            Some(known) if known.just_replaced(version) => Served::Known,
+            Some(_) if changed_long_ago(version) => Served::Stale,
+            // Changed just now: its event is on its way.
             Some(_) => Served::Known,
         }
     }
@@ -136,18 +153,24 @@ impl KnownFiles {
             (Some((before, _)), None) => version.len > MAX_HASHED && before == version,
             _ => false,
         };
-        self.lock().put(path.into(), Known { version, hash });
+        let previous = known
+            .map(|(before, _)| before)
+            .filter(|&before| before != version)
+            .map(|before| (before, Instant::now()));
+        self.lock().put(
+            path.into(),
+            Known {
+                version,
+                hash,
+                previous,
+            },
+        );
         same
     }
 
     pub fn forget(&self, path: &Path) {
         self.lock().pop(path);
     }
-}
-
-/// Whether `served` was written after `known`. Without file times nothing is later.
-fn is_later(served: Version, known: Version) -> bool {
-    matches!((served.modified, known.modified), (Some(served), Some(known)) if served > known)
 }
 
 fn changed_long_ago(version: Version) -> bool {
@@ -218,7 +241,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let page = dir.path().join("page.html");
         fs::write(&page, "one").unwrap();
-        set_modified(&page, Duration::from_secs(20));
         let known = KnownFiles::default();
         known.served(&page, version(&page), None);
         assert_eq!(known.served(&page, version(&page), None), Served::Known);
@@ -236,7 +258,7 @@ mod tests {
     }
 
     #[test]
-    fn a_request_that_saw_the_file_before_an_announced_change_is_not_a_lost_event() {
+    fn a_request_that_saw_the_file_just_before_an_announced_change_is_not_a_lost_event() {
         let dir = tempfile::tempdir().unwrap();
         let page = dir.path().join("page.html");
         fs::write(&page, "one").unwrap();
@@ -245,7 +267,7 @@ mod tests {
         let before = version(&page);
         known.served(&page, before, None);
         // The request looked at the file here; the save, its event and its announcement come
-        // before the request reports what it served.
+        // before the request tells what it served.
         fs::write(&page, "two, and longer").unwrap();
         assert!(!known.unchanged(&page));
         assert_eq!(known.served(&page, before, None), Served::Known);
