@@ -20,8 +20,13 @@
 
 const TAG = "[liveserve]";
 const SCROLL_KEY = "liveserve:scroll:" + location.pathname;
-const RETRY_FIRST_MS = 100;
-const RETRY_MAX_MS = 3000;
+// Reconnecting: each attempt waits a random time, at least RETRY_MIN_MS and at most that plus a
+// window that doubles from RETRY_SPREAD_MS up to RETRY_MAX_MS. The randomness spreads the tabs of
+// a restarted server over a second or more instead of all knocking at once; the growing window
+// keeps a server that stays away for minutes from costing the tabs anything.
+const RETRY_MIN_MS = 100;
+const RETRY_SPREAD_MS = 1000;
+const RETRY_MAX_MS = 5000;
 const BACKEND_POLL_MS = 750;
 const UPSTREAM_ERROR_HEADER = "x-liveserve-upstream-error";
 // WebSocket attempts that fail before ever opening, after which the event stream is used.
@@ -58,7 +63,7 @@ const state = {
   applied: servedAt || 0,
 };
 
-let retryMs = RETRY_FIRST_MS;
+let retryWindowMs = RETRY_SPREAD_MS;
 let retryTimer = null;
 let warned = false;
 let reloading = false;
@@ -115,10 +120,26 @@ function connect() {
   socket.onmessage = (event) => receive(event.data, "websocket");
   socket.onclose = () => {
     socket = null;
-    if (!opened) socketFailures += 1;
     lost();
-    scheduleReconnect();
+    if (opened) {
+      scheduleReconnect();
+      return;
+    }
+    // Never opened: the server is away (restarting), or something on the way drops upgrades.
+    // Only the second counts towards the event stream: a server that answers plain requests.
+    serverAnswers().then((answers) => {
+      if (answers) socketFailures += 1;
+      scheduleReconnect();
+    });
   };
+}
+
+function serverAnswers() {
+  const probe = (script && script.src) || location.href;
+  return fetch(probe, { method: "HEAD", cache: "no-store" }).then(
+    () => true,
+    () => false,
+  );
 }
 
 // The event stream, where WebSocket upgrades do not get through. One tab of this server holds
@@ -174,8 +195,8 @@ function lost() {
 function scheduleReconnect() {
   if (retryTimer !== null || reloading) return;
   if (whenVisible(scheduleReconnect)) return;
-  retryTimer = setTimeout(connect, retryMs);
-  retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
+  retryTimer = setTimeout(connect, RETRY_MIN_MS + Math.random() * retryWindowMs);
+  retryWindowMs = Math.min(retryWindowMs * 2, RETRY_MAX_MS);
 }
 
 // Retrying in a background tab only burns battery: in a hidden tab, runs `again` once the tab
@@ -279,7 +300,7 @@ function hello(message, transport) {
   state.transport = transport;
   state.connected = true;
   state.connects += 1;
-  retryMs = RETRY_FIRST_MS;
+  retryWindowMs = RETRY_SPREAD_MS;
   if (!missed && !anotherApp && !foreign) state.applied = message.generation;
   const loading = missed || document.readyState !== "complete";
   report(loading);

@@ -6,6 +6,7 @@
 //! one bounded observation that a page stays put.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -432,10 +433,12 @@ async fn a_restarted_server_reloads_the_page_once() {
     session.end().await;
 }
 
-/// A TCP proxy whose connections can be cut, to drop a page's socket without a restart.
+/// A TCP proxy whose connections can be cut, to drop a page's socket without a restart, and
+/// which can refuse new ones (closes them at once), to look like a server that is away.
 struct CuttableProxy {
     addr: SocketAddr,
     connections: Arc<Mutex<JoinSet<()>>>,
+    refusing: Arc<AtomicBool>,
     accept: tokio::task::JoinHandle<()>,
 }
 
@@ -444,9 +447,13 @@ impl CuttableProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let connections = Arc::new(Mutex::new(JoinSet::new()));
-        let tracked = connections.clone();
+        let refusing = Arc::new(AtomicBool::new(false));
+        let (tracked, refuse) = (connections.clone(), refusing.clone());
         let accept = tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
+                if refuse.load(Ordering::SeqCst) {
+                    continue; // dropped: closed at once
+                }
                 tracked.lock().unwrap().spawn(async move {
                     if let Ok(mut outbound) = TcpStream::connect(target).await {
                         let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
@@ -457,12 +464,17 @@ impl CuttableProxy {
         CuttableProxy {
             addr,
             connections,
+            refusing,
             accept,
         }
     }
 
     fn cut(&self) {
         self.connections.lock().unwrap().abort_all();
+    }
+
+    fn refuse(&self, refusing: bool) {
+        self.refusing.store(refusing, Ordering::SeqCst);
     }
 }
 
@@ -492,6 +504,37 @@ async fn a_dropped_connection_with_nothing_missed_does_not_reload() {
         .await;
     assert!(browser.has_marker().await, "no reload");
     assert_eq!(browser.loads().await, 1);
+    browser.close().await;
+    drop(proxy);
+    server.stop().await;
+}
+
+#[tokio::test]
+#[ignore = "needs chromium and chromium-driver; run with --include-ignored"]
+async fn a_server_away_for_several_attempts_is_reached_again_over_websocket() {
+    let _one = ONE_BROWSER.lock().await;
+    let server = TestServer::start(standard_site()).await;
+    let proxy = CuttableProxy::start(server.addr).await;
+    let browser = Browser::start().await;
+    browser.open(&format!("http://{}/", proxy.addr)).await;
+    browser.connected().await;
+    browser.set_marker().await;
+    proxy.refuse(true);
+    proxy.cut();
+    // Two attempts fail while it is away, and a third starts: failures that, were the server
+    // there, would mean that upgrades do not get through and send the page to the event stream.
+    browser
+        .wait_until("two attempts failed", "window.__sockets >= 4")
+        .await;
+    proxy.refuse(false);
+    browser
+        .wait_until("reconnected", "window.__liveserve.connected")
+        .await;
+    assert_eq!(
+        browser.eval("return window.__liveserve.transport").await,
+        "websocket"
+    );
+    assert!(browser.has_marker().await, "nothing was missed: no reload");
     browser.close().await;
     drop(proxy);
     server.stop().await;

@@ -7,6 +7,7 @@ mod browser_exec;
 mod browser_https;
 mod browser_pages;
 mod browser_proxy;
+mod browser_restart;
 mod browser_settings;
 mod browser_status;
 mod caching;
