@@ -4,9 +4,10 @@
 //! - A save that changed nothing (`touch`, a formatter with nothing to do, a checkout of the same
 //!   content, an editor saving an unmodified buffer) is not announced: pages already show it.
 //! - A file served with a size or time other than the one known, long after it changed and with
-//!   no event for it, shows that events are being lost where it lives. (Unless it is the version
-//!   known just before: a request that looked at the file right before a change, and tells of it
-//!   only after the change was announced.)
+//!   no event for it, shows that events are being lost where it lives. Two versions are not that:
+//!   the version known just before a change (a request that looked at the file right before it,
+//!   and tells of it only after the change was announced), and a new size with the known time (a
+//!   save that truncates the file, seen between the size changing and the time changing).
 //!
 //! Serving only records a file it has never seen (or the hash of the version it knows): a
 //! page loaded between a change and its event must not make that change look old news to the
@@ -123,6 +124,9 @@ impl KnownFiles {
                 Served::Known
             }
             Some(known) if known.just_replaced(version) => Served::Known,
+            // The time the version known has, with another size: a file being truncated, seen
+            // between its size and its time changing (a save in progress, its event on the way).
+            Some(known) if known.version.modified == version.modified => Served::Known,
             Some(_) if changed_long_ago(version) => Served::Stale,
             // Changed just now: its event is on its way.
             Some(_) => Served::Known,
@@ -272,5 +276,20 @@ mod tests {
         assert!(!known.unchanged(&page));
         assert_eq!(known.served(&page, before, None), Served::Known);
         assert_eq!(known.served(&page, version(&page), None), Served::Known);
+    }
+
+    #[test]
+    fn a_file_seen_truncated_before_its_time_moved_is_not_a_lost_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let page = dir.path().join("page.html");
+        fs::write(&page, "one").unwrap();
+        set_modified(&page, Duration::from_secs(20));
+        let known = KnownFiles::default();
+        let whole = version(&page);
+        known.served(&page, whole, None);
+        // What a look at the file shows while a save truncates it: the size changed, the time
+        // not yet.
+        let truncated = Version { len: 0, ..whole };
+        assert_eq!(known.served(&page, truncated, None), Served::Known);
     }
 }
