@@ -31,7 +31,7 @@ mod support;
 #[path = "../tests/integration/browser_driver.rs"]
 mod browser_driver;
 
-use support::{KeepAlive, Server, build_release_binary, rss_kib};
+use support::{KeepAlive, Server, build_release_binary, option, rss_kib};
 
 const CLIENTS: usize = 50;
 const TABS: usize = 3;
@@ -47,12 +47,6 @@ type Latencies = Arc<Mutex<Vec<(Instant, Duration)>>>;
 
 #[tokio::main]
 async fn main() {
-    let option = |name: &str, default: u64| {
-        std::env::args()
-            .skip_while(|arg| arg != name)
-            .nth(1)
-            .map_or(default, |value| value.parse().expect("a number"))
-    };
     let minutes = option("--minutes", 10);
     let tab_count = option("--tabs", TABS as u64) as usize;
     let length = Duration::from_secs(minutes * 60);

@@ -53,6 +53,12 @@ pub mod __private {
     pub use crate::error::StartupError;
     pub use crate::settings::Config;
 
+    /// What the fuzz targets in `fuzz/` check on arbitrary input: each panics on a fault.
+    pub mod fuzzing {
+        pub use crate::http::{check_client_bytes, check_injection};
+        pub use crate::request_path::check_decoding;
+        pub use crate::settings::check_config_file;
+    }
     pub mod app {
         pub use crate::app::*;
     }

@@ -21,6 +21,14 @@ pub fn build_release_binary() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/liveserve")
 }
 
+/// The number after the flag `name` on the command line, else `default`.
+pub fn option(name: &str, default: u64) -> u64 {
+    std::env::args()
+        .skip_while(|arg| arg != name)
+        .nth(1)
+        .map_or(default, |value| value.parse().expect("a number"))
+}
+
 /// The median of `samples` measurements.
 pub fn median(samples: usize, mut measure: impl FnMut() -> Duration) -> Duration {
     let mut times: Vec<Duration> = (0..samples).map(|_| measure()).collect();
@@ -46,9 +54,24 @@ impl Server {
         extra: &[&str],
         env: &[(&str, &Path)],
     ) -> Server {
+        Server::spawn(binary, root, 0, extra, env)
+    }
+
+    /// [`Server::start`] on a given port (a restart: the port the pages know).
+    pub fn start_on_port(binary: &Path, root: &Path, port: u16, extra: &[&str]) -> Server {
+        Server::spawn(binary, root, port, extra, &[])
+    }
+
+    fn spawn(
+        binary: &Path,
+        root: &Path,
+        port: u16,
+        extra: &[&str],
+        env: &[(&str, &Path)],
+    ) -> Server {
         let mut child = Command::new(binary)
             .arg(root)
-            .args(["--host", "127.0.0.1", "--port", "0", "-q"])
+            .args(["--host", "127.0.0.1", "--port", &port.to_string(), "-q"])
             .args(extra)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())

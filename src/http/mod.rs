@@ -22,9 +22,11 @@ mod validators;
 mod websocket;
 
 pub use control::changed_url;
+pub use inject::check_injection;
 pub use internal::AUTHORITY_PATH;
 pub use plain_http::plain_http_on_https;
 pub use proxy::ClientAddr;
 pub use router::Router;
 pub use static_files::{DEFAULT_SETTLE, FileCache};
 pub use upgrade::Upgrades;
+pub use websocket::check_client_bytes;

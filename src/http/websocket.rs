@@ -15,6 +15,7 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::ext::Protocol;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{OwnedSemaphorePermit, broadcast, watch};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -164,23 +165,31 @@ impl PendingSession {
 }
 
 /// Runs one client's session until it leaves, falls behind, or the server stops.
-pub async fn run_session(pending: PendingSession, mut stop: watch::Receiver<bool>) {
+pub async fn run_session(pending: PendingSession, stop: watch::Receiver<bool>) {
     let PendingSession {
         upgrade,
         hub,
         permit: _permit,
-        timing: SocketTiming {
-            ping_interval,
-            send_timeout,
-        },
+        timing,
     } = pending;
-    let upgraded = match upgrade.await {
-        Ok(upgraded) => upgraded,
-        Err(error) => {
-            tracing::debug!("WebSocket upgrade failed: {error}");
-            return;
-        }
-    };
+    match upgrade.await {
+        Ok(upgraded) => serve_socket(TokioIo::new(upgraded), &hub, timing, stop).await,
+        Err(error) => tracing::debug!("WebSocket upgrade failed: {error}"),
+    }
+}
+
+/// The session on a connection whose handshake is done.
+async fn serve_socket<S>(
+    connection: S,
+    hub: &ReloadHub,
+    SocketTiming {
+        ping_interval,
+        send_timeout,
+    }: SocketTiming,
+    mut stop: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     // Small buffers: thousands of idle tabs must cost little, and nobody sends much here.
     let config = WebSocketConfig::default()
         .read_buffer_size(4 * 1024)
@@ -188,14 +197,10 @@ pub async fn run_session(pending: PendingSession, mut stop: watch::Receiver<bool
         .max_message_size(Some(MAX_CLIENT_MESSAGE))
         .max_frame_size(Some(MAX_CLIENT_MESSAGE))
         .max_write_buffer_size(MAX_QUEUED_OUTPUT);
-    let socket =
-        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
+    let socket = WebSocketStream::from_raw_socket(connection, Role::Server, Some(config)).await;
     let (mut outgoing, mut incoming) = socket.split();
     // The tab this socket belongs to, once the page has said.
-    let mut tab = TabGuard {
-        hub: &hub,
-        tab: None,
-    };
+    let mut tab = TabGuard { hub, tab: None };
     let (hello, mut updates) = hub.subscribe();
     if !send(&mut outgoing, text(hello.to_json()), send_timeout).await {
         return;
@@ -291,4 +296,108 @@ async fn send<S: Sink<Message> + Unpin>(sink: &mut S, message: Message, within: 
         tokio::time::timeout(within, sink.send(message)).await,
         Ok(Ok(()))
     )
+}
+
+/// What must hold for anything a client sends on the live reload socket (checked by the fuzz
+/// target `websocket`; panics otherwise): the session ends when the client does, without a panic
+/// or a hang, and the tab it told of counts as reloading, not as a page still shown.
+///
+/// `input` starting with `T` is the client's text messages, one per line (framed here, so that
+/// fuzzing reaches the handling of their JSON); anything else is the raw bytes of its frames.
+pub fn check_client_bytes(input: &[u8]) {
+    let bytes = match input.strip_prefix(b"T") {
+        Some(lines) => lines
+            .split(|&byte| byte == b'\n')
+            .flat_map(text_frame)
+            .collect(),
+        None => input.to_vec(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let root = std::env::temp_dir();
+        let config = crate::settings::Config::new(&root);
+        let hub = crate::reload::Reloading::without_watching(&config, &root).hub;
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let (_stop, stop) = watch::channel(false);
+        let timing = SocketTiming {
+            ping_interval: Duration::from_secs(30),
+            send_timeout: Duration::from_secs(1),
+        };
+        let (mut from_server, mut to_server) = tokio::io::split(client);
+        let read_all = async {
+            let _ = tokio::io::copy(&mut from_server, &mut tokio::io::sink()).await;
+        };
+        let send_all = async {
+            use tokio::io::AsyncWriteExt;
+            let _ = to_server.write_all(&bytes).await;
+            let _ = to_server.shutdown().await;
+        };
+        let session = serve_socket(server, &hub, timing, stop);
+        let all = async { tokio::join!(session, read_all, send_all) };
+        tokio::time::timeout(Duration::from_secs(5), all)
+            .await
+            .expect("the session ends when the client does");
+        let pages = hub.pages().snapshot();
+        assert!(
+            pages.iter().all(|page| page.loading),
+            "a tab whose socket closed counts as reloading, not as showing a page: {pages:?}"
+        );
+    });
+}
+
+/// One text message as a client frames it (masked, with a mask of zeros).
+fn text_frame(text: &[u8]) -> Vec<u8> {
+    let mut frame = vec![0x81];
+    match text.len() {
+        short @ 0..126 => frame.push(0x80 | short as u8),
+        medium @ 126..=0xFFFF => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(medium as u16).to_be_bytes());
+        }
+        long => {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&(long as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&[0; 4]);
+    frame.extend_from_slice(text);
+    frame
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What a client might send: messages of each type with fields right and wrong, or bytes.
+    fn input() -> impl Strategy<Value = Vec<u8>> {
+        let message = prop_oneof![
+            Just(r#"{"type":"page","tab":"t","path":"/","generation":1,"loading":false}"#.to_owned()),
+            Just(r#"{"type":"page","tab":"u","path":"/b","generation":18446744073709551615,"loading":true}"#.to_owned()),
+            Just(r#"{"type":"page","tab":"t","path":"/","generation":-1,"loading":false}"#.to_owned()),
+            Just(r#"{"type":"error","path":"/","text":"boom"}"#.to_owned()),
+            Just(r#"{"type":"hello"}"#.to_owned()),
+            Just("[]".to_owned()),
+            any::<String>().prop_map(|text| text.replace('\n', " ")),
+        ];
+        prop_oneof![
+            prop::collection::vec(message, 0..6).prop_map(|messages| format!(
+                "T{}",
+                messages.join("\n")
+            )
+            .into_bytes()),
+            prop::collection::vec(any::<u8>(), 0..64),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn whatever_a_client_sends_its_session_ends_with_it(bytes in input()) {
+            check_client_bytes(&bytes);
+        }
+    }
 }

@@ -237,6 +237,25 @@ fn origins_of_failed_parse(command: &Command, args: &[OsString]) -> HashMap<Stri
         .collect()
 }
 
+/// What must hold for any config file (checked by the fuzz target `config_file`; panics
+/// otherwise): its settings are taken, or refused in one line, as the command line says errors.
+pub fn check_config_file(text: &[u8]) {
+    let file = std::env::temp_dir().join(format!("liveserve-fuzz-{}.toml", std::process::id()));
+    std::fs::write(&file, text).expect("the file is written");
+    let args = [OsString::from("liveserve"), "--config".into(), file.into()];
+    let refusal = match Settings::from_args(args) {
+        Ok(settings) => settings.cli.config().err().map(|error| error.to_string()),
+        Err(SettingsError::Invalid(message)) => Some(message),
+        Err(SettingsError::Shown(shown)) => panic!("a file asked for {shown}"),
+    };
+    if let Some(message) = refusal {
+        assert!(
+            !message.trim_end().contains('\n'),
+            "not one line: {message}"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,5 +266,60 @@ mod tests {
         assert_eq!(setting_named("--open[=<PATH>]"), "open");
         assert_eq!(setting_named("--quiet"), "quiet");
         assert_eq!(setting_named("[ROOT]"), "root");
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Lines of a config file: the settings' keys (and near misses), with values of every shape
+    /// TOML has, good and bad for each; plus arbitrary text.
+    fn line() -> impl Strategy<Value = String> {
+        let key = prop_oneof![
+            Just("port"),
+            Just("host"),
+            Just("proxy"),
+            Just("mount"),
+            Just("header"),
+            Just("spa"),
+            Just("watch"),
+            Just("wait"),
+            Just("poll"),
+            Just("quiet"),
+            Just("verbose"),
+            Just("allow-host"),
+            Just("prot"),
+            Just("config"),
+            Just("[section]"),
+        ];
+        let value = prop_oneof![
+            Just("3000".to_owned()),
+            Just("-1".to_owned()),
+            Just("99999999999999999999".to_owned()),
+            Just("true".to_owned()),
+            Just("1.5".to_owned()),
+            Just("1979-05-27".to_owned()),
+            Just("[]".to_owned()),
+            Just("[[1]]".to_owned()),
+            Just("{ a = 1 }".to_owned()),
+            Just("\"/api=http://127.0.0.1:8000\"".to_owned()),
+            Just("[\"/x=dist\", \"src\"]".to_owned()),
+            Just("\"X-A: b\\nc\"".to_owned()),
+            "\"[^\"\\\\]{0,12}\"",
+        ];
+        prop_oneof![
+            4 => (key, value).prop_map(|(key, value)| format!("{key} = {value}")),
+            1 => any::<String>(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn any_config_file_is_taken_or_refused_in_one_line(lines in prop::collection::vec(line(), 0..5)) {
+            check_config_file(lines.join("\n").as_bytes());
+        }
     }
 }
