@@ -188,6 +188,7 @@ fn changed_long_ago(version: Version) -> bool {
 mod tests {
     use super::*;
     use std::fs::File;
+    use std::path::PathBuf;
 
     fn version(path: &Path) -> Version {
         Version::of(&fs::metadata(path).unwrap())
@@ -261,15 +262,22 @@ mod tests {
         assert_eq!(known.served(&page, version(&page), None), Served::Known);
     }
 
-    #[test]
-    fn a_request_that_saw_the_file_just_before_an_announced_change_is_not_a_lost_event() {
+    /// A page last written long ago, served once: its folder (kept), path, version and what is
+    /// known of it.
+    fn page_served_long_after_its_save() -> (tempfile::TempDir, PathBuf, Version, KnownFiles) {
         let dir = tempfile::tempdir().unwrap();
         let page = dir.path().join("page.html");
         fs::write(&page, "one").unwrap();
         set_modified(&page, Duration::from_secs(20));
         let known = KnownFiles::default();
-        let before = version(&page);
-        known.served(&page, before, None);
+        let served = version(&page);
+        known.served(&page, served, None);
+        (dir, page, served, known)
+    }
+
+    #[test]
+    fn a_request_that_saw_the_file_just_before_an_announced_change_is_not_a_lost_event() {
+        let (_dir, page, before, known) = page_served_long_after_its_save();
         // The request looked at the file here; the save, its event and its announcement come
         // before the request tells what it served.
         fs::write(&page, "two, and longer").unwrap();
@@ -280,13 +288,7 @@ mod tests {
 
     #[test]
     fn a_file_seen_truncated_before_its_time_moved_is_not_a_lost_event() {
-        let dir = tempfile::tempdir().unwrap();
-        let page = dir.path().join("page.html");
-        fs::write(&page, "one").unwrap();
-        set_modified(&page, Duration::from_secs(20));
-        let known = KnownFiles::default();
-        let whole = version(&page);
-        known.served(&page, whole, None);
+        let (_dir, page, whole, known) = page_served_long_after_its_save();
         // What a look at the file shows while a save truncates it: the size changed, the time
         // not yet.
         let truncated = Version { len: 0, ..whole };

@@ -485,16 +485,43 @@ impl Drop for CuttableProxy {
     }
 }
 
+/// The standard site open in Chromium through a [`CuttableProxy`], connected, with the marker set.
+struct ProxiedPage {
+    _one: tokio::sync::MutexGuard<'static, ()>,
+    server: TestServer,
+    proxy: CuttableProxy,
+    browser: Browser,
+}
+
+impl ProxiedPage {
+    async fn open() -> ProxiedPage {
+        let one = ONE_BROWSER.lock().await;
+        let server = TestServer::start(standard_site()).await;
+        let proxy = CuttableProxy::start(server.addr).await;
+        let browser = Browser::start().await;
+        browser.open(&format!("http://{}/", proxy.addr)).await;
+        browser.connected().await;
+        browser.set_marker().await;
+        ProxiedPage {
+            _one: one,
+            server,
+            proxy,
+            browser,
+        }
+    }
+
+    async fn end(self) {
+        self.browser.close().await;
+        drop(self.proxy);
+        self.server.stop().await;
+    }
+}
+
 #[tokio::test]
 #[ignore = "needs chromium and chromium-driver; run with --include-ignored"]
 async fn a_dropped_connection_with_nothing_missed_does_not_reload() {
-    let _one = ONE_BROWSER.lock().await;
-    let server = TestServer::start(standard_site()).await;
-    let proxy = CuttableProxy::start(server.addr).await;
-    let browser = Browser::start().await;
-    browser.open(&format!("http://{}/", proxy.addr)).await;
-    browser.connected().await;
-    browser.set_marker().await;
+    let page = ProxiedPage::open().await;
+    let (browser, proxy) = (&page.browser, &page.proxy);
     proxy.cut();
     browser
         .wait_until(
@@ -504,21 +531,14 @@ async fn a_dropped_connection_with_nothing_missed_does_not_reload() {
         .await;
     assert!(browser.has_marker().await, "no reload");
     assert_eq!(browser.loads().await, 1);
-    browser.close().await;
-    drop(proxy);
-    server.stop().await;
+    page.end().await;
 }
 
 #[tokio::test]
 #[ignore = "needs chromium and chromium-driver; run with --include-ignored"]
 async fn a_server_away_for_several_attempts_is_reached_again_over_websocket() {
-    let _one = ONE_BROWSER.lock().await;
-    let server = TestServer::start(standard_site()).await;
-    let proxy = CuttableProxy::start(server.addr).await;
-    let browser = Browser::start().await;
-    browser.open(&format!("http://{}/", proxy.addr)).await;
-    browser.connected().await;
-    browser.set_marker().await;
+    let page = ProxiedPage::open().await;
+    let (browser, proxy) = (&page.browser, &page.proxy);
     proxy.refuse(true);
     proxy.cut();
     // Two attempts fail while it is away, and a third starts: failures that, were the server
@@ -535,9 +555,7 @@ async fn a_server_away_for_several_attempts_is_reached_again_over_websocket() {
         "websocket"
     );
     assert!(browser.has_marker().await, "nothing was missed: no reload");
-    browser.close().await;
-    drop(proxy);
-    server.stop().await;
+    page.end().await;
 }
 
 #[tokio::test]
