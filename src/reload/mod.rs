@@ -2,6 +2,7 @@
 //! server half subscribes to the hub.
 
 mod backends;
+mod backlog;
 mod batcher;
 mod connected_pages;
 mod exec;

@@ -7,14 +7,14 @@
 //! ([`filesystems`](crate::filesystems)), or when native watching is unavailable or full.
 //!
 //! Events arrive on notify's threads, which must never block: they only hand the event to a
-//! bounded channel. A dedicated thread does the rest (it touches the file system: stat,
+//! bounded queue ([`backlog`](super::backlog)). A dedicated thread does the rest (it touches the file system: stat,
 //! read_dir, adding watches) and passes what it saw to the batcher.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 use crate::filesystems;
 use crate::protocol::{Change, ChangeKind};
 use crate::reload::backends::{Backend, Backends, inotify_setting};
+use crate::reload::backlog::{BacklogReceiver, BacklogSender, Refused, backlog};
 use crate::reload::batcher::{BURST_OVER_AFTER, MAX_BURST, Observation};
 use crate::reload::ignore_rules::IgnoreRules;
 use crate::request_path::RequestPath;
@@ -80,7 +81,7 @@ enum Input {
 /// that does not fit in the backlog is dropped (the next request for the file tells again).
 #[derive(Clone)]
 pub struct Notices {
-    input: SyncSender<Input>,
+    input: BacklogSender<Input>,
     first_served: FirstServed,
 }
 
@@ -116,22 +117,22 @@ impl Notices {
 /// fit is lost, and the loss is noted.
 #[derive(Clone)]
 struct Forward {
-    input: SyncSender<Input>,
+    input: BacklogSender<Input>,
     overflowed: Arc<AtomicBool>,
 }
 
 impl notify::EventHandler for Forward {
     fn handle_event(&mut self, event: notify::Result<Event>) {
         match self.input.try_send(Input::Event(event)) {
-            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
-            Err(TrySendError::Full(_)) => self.overflowed.store(true, Ordering::Relaxed),
+            Ok(()) | Err(Refused::Disconnected) => {}
+            Err(Refused::Full) => self.overflowed.store(true, Ordering::Relaxed),
         }
     }
 }
 
 /// The running watcher. Dropping it stops the watch thread.
 pub struct Watcher {
-    input: SyncSender<Input>,
+    input: BacklogSender<Input>,
     first_served: FirstServed,
     /// How many folders were watched natively and by polling once the first walk was done.
     pub at_start: (usize, usize),
@@ -156,7 +157,7 @@ impl Watcher {
         options: WatchOptions,
         observations: mpsc::Sender<Observation>,
     ) -> Result<Watcher, WatchError> {
-        let (input, events) = sync_channel(options.backlog.max(1));
+        let (input, events) = backlog(options.backlog);
         let overflowed = Arc::new(AtomicBool::new(false));
         let forward = Forward {
             input: input.clone(),
@@ -266,7 +267,7 @@ impl Watcher {
 
 impl Drop for Watcher {
     fn drop(&mut self) {
-        let _ = self.input.send(Input::Stop);
+        let _ = self.input.send_past_bound(Input::Stop);
     }
 }
 
@@ -291,11 +292,11 @@ struct WatchThread {
 }
 
 impl WatchThread {
-    fn run(mut self, events: Receiver<Input>) {
+    fn run(mut self, events: BacklogReceiver<Input>) {
         let _ = self.follow(&events);
     }
 
-    fn follow(&mut self, events: &Receiver<Input>) -> Result<(), Stopped> {
+    fn follow(&mut self, events: &BacklogReceiver<Input>) -> Result<(), Stopped> {
         loop {
             match events.recv() {
                 Ok(Input::FirstServed) => self.watch_served_folders(events)?,
@@ -305,7 +306,11 @@ impl WatchThread {
         }
     }
 
-    fn handle_input(&mut self, input: Input, events: &Receiver<Input>) -> Result<(), Stopped> {
+    fn handle_input(
+        &mut self,
+        input: Input,
+        events: &BacklogReceiver<Input>,
+    ) -> Result<(), Stopped> {
         // Files served before this input was sent are looked at before it: a page that loaded
         // a file from a gitignored folder hears of that file's next change.
         self.look_at_first_served()?;
@@ -321,7 +326,7 @@ impl WatchThread {
 
     /// Looks at the files served for the first time, once a batch of them has gathered
     /// (handling file events meanwhile).
-    fn watch_served_folders(&mut self, events: &Receiver<Input>) -> Result<(), Stopped> {
+    fn watch_served_folders(&mut self, events: &BacklogReceiver<Input>) -> Result<(), Stopped> {
         let due = Instant::now() + FIRST_SERVED_BATCH;
         loop {
             match events.recv_timeout(due.saturating_duration_since(Instant::now())) {
@@ -419,7 +424,7 @@ impl WatchThread {
     /// the folders it makes; for at most [`MAX_BURST`]), walk the whole tree again so that the
     /// walk sees the burst's end state, then let the batch go as one "everything changed". The walk itself causes no events (opens are not watched), so it
     /// can never start another round.
-    fn catch_up(&mut self, events: &Receiver<Input>) -> Result<(), Stopped> {
+    fn catch_up(&mut self, events: &BacklogReceiver<Input>) -> Result<(), Stopped> {
         tracing::debug!("file watcher: events were lost; catching up");
         self.observe(Observation::EventsLost)?;
         self.reporting = false;
