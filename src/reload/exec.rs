@@ -40,6 +40,11 @@ const STOP_WAIT: Duration = Duration::from_secs(5);
 /// How often a restarted backend's port is tried.
 const PORT_RETRY: Duration = Duration::from_millis(50);
 
+/// After this many runs in a row, each started by changes made while the one before ran (or
+/// within its settle time), the command most likely writes into its own sources: the user is
+/// told, once (a run is never skipped for it: a long build and a busy editor look the same).
+const RUNS_IN_A_LOOP: u32 = 5;
+
 /// What is run, and how.
 #[derive(Debug, Clone)]
 pub struct ExecSettings {
@@ -106,6 +111,7 @@ enum Outcome {
 impl Runner {
     async fn run(mut self) {
         let mut again = true; // the first run, at start
+        let mut back_to_back = 0;
         loop {
             if !again && self.sources.recv().await.is_none() {
                 return;
@@ -124,7 +130,17 @@ impl Runner {
                     tracing::warn!("{}: {}", failure.command, failure.status);
                     self.hub.build_failed(failure);
                 }
-                Outcome::Interrupted => {}
+                Outcome::Interrupted => continue,
+            }
+            back_to_back = if again || !self.sources.is_empty() {
+                back_to_back + 1
+            } else {
+                0
+            };
+            if back_to_back == RUNS_IN_A_LOOP {
+                tracing::warn!(
+                    "--exec: {RUNS_IN_A_LOOP} runs in a row were started by changes made while the one before ran; if the command writes into a --watch folder, watch only what it reads"
+                );
             }
         }
     }

@@ -52,6 +52,9 @@ pub struct IgnoreRules {
     gitignores: HashMap<PathBuf, Gitignore>,
     /// Folders `.gitignore` rules no longer apply in, because pages load files from them.
     served_anyway: Vec<PathBuf>,
+    /// Folders below the root that are never watched whatever the rules say (see
+    /// [`IgnoreRules::leave_out`]).
+    left_out: Vec<PathBuf>,
 }
 
 impl IgnoreRules {
@@ -70,7 +73,14 @@ impl IgnoreRules {
             use_gitignore,
             gitignores: HashMap::new(),
             served_anyway: Vec::new(),
+            left_out: Vec::new(),
         })
+    }
+
+    /// Never watches `folder` (absolute, canonical) or anything in it: for a served folder
+    /// inside the sources of `--exec`, where the build writes and a change must not run it again.
+    pub fn leave_out(&mut self, folder: &Path) {
+        self.left_out.push(folder.to_path_buf());
     }
 
     /// A short description for the start-up line.
@@ -129,6 +139,9 @@ impl IgnoreRules {
     /// built-in folders, hidden and secret names, editor temp files, `--ignore` patterns.
     fn past_fixed_rules<'a>(&self, path: &'a Path, is_dir: bool) -> Option<&'a Path> {
         let relative = path.strip_prefix(&self.root).ok()?;
+        if self.left_out.iter().any(|folder| path.starts_with(folder)) {
+            return None;
+        }
         let mut last = None;
         for component in relative.components() {
             let Component::Normal(name) = component else {
@@ -315,6 +328,17 @@ mod tests {
     fn the_root_may_sit_inside_an_ignored_folder() {
         let root = Path::new("/project/target/doc");
         assert!(!rules(root, &[]).is_ignored(&root.join("index.html"), false));
+    }
+
+    #[test]
+    fn a_folder_left_out_is_ignored_with_everything_in_it_and_nothing_else() {
+        let root = Path::new("/project");
+        let mut rules = rules(root, &[]);
+        rules.leave_out(&root.join("dist"));
+        assert!(rules.is_ignored(&root.join("dist"), true));
+        assert!(rules.is_ignored(&root.join("dist/app.js"), false));
+        assert!(!rules.is_ignored(&root.join("dist.js"), false));
+        assert!(!rules.is_ignored(&root.join("src/dist/app.js"), false));
     }
 
     #[test]

@@ -71,8 +71,9 @@ impl Reloading {
         // they are what the pages are made from (a backend's templates): a change reloads.
         let mut sources = Vec::new();
         for folder in checked.watch_folders {
-            let watched = tree(folder, None)?;
+            let mut watched = tree(folder, None)?;
             if config.exec.is_some() {
+                leave_out_served_folders(&mut watched, &trees);
                 sources.push(watched);
             } else {
                 trees.push(watched);
@@ -210,6 +211,29 @@ impl Reloading {
     pub fn summary(&self) -> Option<String> {
         let watcher = self.watcher.as_ref()?;
         Some(watcher::describe_counts(watcher.at_start))
+    }
+}
+
+/// A served folder inside the sources of `--exec` is where the build writes (`liveserve dist
+/// --watch . --exec 'npm run build'`): watching it as a source would run the build again after
+/// each run, for ever. It is left out of the sources, and said so. A source folder that is
+/// itself served cannot leave it out: whatever the build writes there other than ignored
+/// folders (`target`, `node_modules`) runs it again, which the user is told to avoid.
+fn leave_out_served_folders(source: &mut Tree, served: &[Tree]) {
+    for served in served {
+        if served.root == source.root {
+            tracing::warn!(
+                "--watch {0} is also served: whatever the --exec command writes there runs it again; watch only its sources (e.g. --watch {0}/src)",
+                source.root.display()
+            );
+        } else if served.root.starts_with(&source.root) {
+            tracing::info!(
+                "--watch {}: leaving out {} (served: the --exec command writes there)",
+                source.root.display(),
+                served.root.display()
+            );
+            source.rules.leave_out(&served.root);
+        }
     }
 }
 

@@ -7,12 +7,15 @@
 //! what a run leaves on disk (a line in a log), with a deadline.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use liveserve::__private::protocol::ServerMessage;
 use tempfile::TempDir;
 
 use crate::reload::{Client, paths};
+use liveserve::__private::Config;
+
+use crate::cli::{Running, liveserve, stderr_lines};
 use crate::support::{TIMEOUT, TestServer, site, write};
 
 /// A served folder, a sources folder with `build.sh` (at first it only says it ran), and a folder
@@ -36,13 +39,19 @@ impl Project {
     /// run at start has begun: a script the test writes before that would run twice (at start,
     /// and again for the change).
     async fn serve(&self, restart: bool) -> TestServer {
+        self.serve_with(move |config| config.exec_restart = restart)
+            .await
+    }
+
+    /// [`Project::serve`], with `configure` changing the settings last.
+    async fn serve_with(&self, configure: impl FnOnce(&mut Config)) -> TestServer {
         let root = site(&[("index.html", b"<html><body>first</body></html>")]);
         let sources = self.sources.path().to_path_buf();
         let script = sources.join("build.sh");
         let server = TestServer::start_with(root, move |config| {
             config.watch = vec![sources];
             config.exec = Some(format!("sh '{}'", script.display()));
-            config.exec_restart = restart;
+            configure(config);
         })
         .await;
         self.wait_for_lines("started", 1).await;
@@ -64,20 +73,30 @@ impl Project {
 
     /// Waits until the file `name` in the shared folder has `count` lines.
     async fn wait_for_lines(&self, name: &str, count: usize) {
-        let path = self.shared(name);
-        let counted = async {
-            loop {
-                let lines = std::fs::read_to_string(&path).map_or(0, |text| text.lines().count());
-                if lines >= count {
-                    return lines;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        };
-        let lines = tokio::time::timeout(TIMEOUT, counted)
+        let lines = tokio::time::timeout(TIMEOUT, self.lines_once_at_least(name, count))
             .await
             .unwrap_or_else(|_| panic!("{name} did not reach {count} lines"));
         assert_eq!(lines, count, "{name}");
+    }
+
+    /// Asserts that the file `name` in the shared folder stays at `count` lines: a command that
+    /// runs itself again does so within its settle time (100 ms), so a second is ample.
+    async fn assert_lines_stay(&self, name: &str, count: usize) {
+        let more = self.lines_once_at_least(name, count + 1);
+        let ran = tokio::time::timeout(Duration::from_secs(1), more).await;
+        assert!(ran.is_err(), "{name} grew past {count} lines: it ran again");
+    }
+
+    /// The number of lines in the file `name` in the shared folder, once it has at least `count`.
+    async fn lines_once_at_least(&self, name: &str, count: usize) -> usize {
+        let path = self.shared(name);
+        loop {
+            let lines = std::fs::read_to_string(&path).map_or(0, |text| text.lines().count());
+            if lines >= count {
+                return lines;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 
@@ -330,4 +349,75 @@ async fn a_failure_with_a_huge_line_of_output_still_reaches_the_pages() {
     let (_, hello) = Client::connect(&server).await;
     assert!(matches!(hello, ServerMessage::Hello { build: Some(_), .. }));
     server.stop().await;
+}
+
+/// `liveserve dist --watch . --exec 'npm run build'`: the build writes into the served folder,
+/// which is inside its sources. That folder is left out of the sources, so a run does not start
+/// the next one.
+#[tokio::test]
+async fn a_served_folder_inside_the_sources_does_not_run_the_build_again() {
+    let project = Project::new();
+    let sources = project.sources.path();
+    write(sources, "dist/index.html", b"<html><body>x</body></html>");
+    write(sources, "src/page.txt", b"one");
+    project.script(&format!(
+        "echo >> {started}\ncp {from} {to}\necho run >> {log}\n",
+        started = q(&project.shared("started")),
+        from = q(&sources.join("src/page.txt")),
+        to = q(&sources.join("dist/page.txt")),
+        log = q(&project.shared("runs.log")),
+    ));
+    let dist = sources.join("dist");
+    let server = project.serve_with(move |config| config.root = dist).await;
+    project.wait_for_lines("runs.log", 1).await;
+    write(sources, "src/page.txt", b"two");
+    project.wait_for_lines("runs.log", 2).await;
+    assert_eq!(server.get("/page.txt").await.text(), "two");
+    project.assert_lines_stay("runs.log", 2).await;
+    server.stop().await;
+}
+
+/// A command that writes into its sources outside the served folder runs itself again for
+/// ever: the real binary says so on stderr, once it has happened five times in a row. It also
+/// says at start that the served folder inside the sources is left out.
+#[test]
+fn a_command_that_keeps_running_itself_again_is_pointed_out() {
+    let project = Project::new();
+    let sources = project.sources.path();
+    write(sources, "dist/index.html", b"<p>x</p>");
+    project.script(&format!(
+        "date +%s%N > {}\n",
+        q(&sources.join("generated.txt"))
+    ));
+    let mut command = liveserve();
+    command
+        .arg(sources.join("dist"))
+        .args(["--port", "0", "--exec", "sh build.sh", "--watch"])
+        .arg(sources)
+        .current_dir(sources);
+    let mut running = Running::start(command);
+    let stderr = stderr_lines(&mut running);
+    let mut seen = Vec::new();
+    let said = |seen: &[String], needle: &str| seen.iter().any(|line| line.contains(needle));
+    let deadline = Instant::now() + TIMEOUT;
+    while !said(&seen, "runs in a row") {
+        let line = stderr
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("no word of the loop; stderr: {seen:#?}"));
+        seen.push(line);
+    }
+    let runs = seen
+        .iter()
+        .filter(|line| line.contains("running sh build.sh"))
+        .count();
+    assert_eq!(runs, 5, "told after the fifth run: {seen:#?}");
+    let dist = sources.canonicalize().unwrap().join("dist");
+    assert!(
+        said(&seen, &format!("leaving out {}", dist.display())),
+        "{seen:#?}"
+    );
+    assert!(
+        said(&seen, "if the command writes into a --watch folder"),
+        "{seen:#?}"
+    );
 }
