@@ -2,6 +2,7 @@
 //! build scripts, editors and coding agents that would rather not speak HTTP themselves.
 
 use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,13 +34,30 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often `wait` asks.
 const WAIT_POLL: Duration = Duration::from_millis(50);
 
-/// Reload the pages of a running liveserve: the ones showing PATHs, or every page.
-#[derive(Debug, Parser)]
-#[command(name = "liveserve reload", version, max_term_width = 100)]
-struct ReloadCommand {
+/// Which running liveserve a command speaks to, and how it trusts it over https.
+#[derive(Debug, clap::Args)]
+struct Target {
     /// The running liveserve.
     #[arg(long, env = "LIVESERVE_URL", default_value = "http://localhost:8080/")]
     url: String,
+
+    /// Over https, trust the certificate authority in this PEM file instead of liveserve's own
+    /// (for a server started with --cert; mkcert's is "$(mkcert -CAROOT)/rootCA.pem").
+    #[arg(long, env = "LIVESERVE_CA", value_name = "FILE")]
+    ca: Option<PathBuf>,
+}
+
+/// Reload the pages of a running liveserve: the ones showing PATHs, or every page.
+#[derive(Debug, Parser)]
+#[command(
+    name = "liveserve reload",
+    bin_name = "liveserve reload",
+    version,
+    max_term_width = 100
+)]
+struct ReloadCommand {
+    #[command(flatten)]
+    target: Target,
 
     /// URL paths that changed (`/css/site.css` swaps a stylesheet in place); none: every page
     /// reloads.
@@ -51,11 +69,15 @@ struct ReloadCommand {
 /// status (JSON). Exit status: 0, or 1 when a page reported errors since it loaded or the --exec
 /// command failed, 2 when the time ran out (no page open, or one that did not catch up).
 #[derive(Debug, Parser)]
-#[command(name = "liveserve wait", version, max_term_width = 100)]
+#[command(
+    name = "liveserve wait",
+    bin_name = "liveserve wait",
+    version,
+    max_term_width = 100
+)]
 struct WaitCommand {
-    /// The running liveserve.
-    #[arg(long, env = "LIVESERVE_URL", default_value = "http://localhost:8080/")]
-    url: String,
+    #[command(flatten)]
+    target: Target,
 
     /// Seconds to wait at most.
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
@@ -109,16 +131,17 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 
 fn reload(command: &ReloadCommand) -> Result<String, String> {
     let body = serde_json::json!({ "paths": command.paths }).to_string();
-    let asked = exchange(&command.url, Method::POST, RELOAD, body);
+    let target = &command.target;
+    let asked = exchange(target, Method::POST, RELOAD, body);
     let (status, answer) = runtime()?
         .block_on(async { tokio::time::timeout(REQUEST_TIMEOUT, asked).await })
-        .map_err(|_| format!("{} did not answer within 10 s", command.url))??;
+        .map_err(|_| format!("{} did not answer within 10 s", target.url))??;
     if status.is_success() {
         Ok(answer)
     } else {
         Err(format!(
             "{} answered {status}: {}",
-            command.url,
+            target.url,
             answer.trim()
         ))
     }
@@ -181,17 +204,18 @@ async fn wait_until_shown(
     command: &WaitCommand,
     timeout: Duration,
 ) -> Result<(serde_json::Value, Waited), String> {
+    let target = &command.target;
     let deadline = tokio::time::Instant::now() + timeout;
     // A save made just before this ran may not have reached the server's watcher yet.
     tokio::time::sleep(WAIT_POLL).await;
     loop {
-        let asked = exchange(&command.url, Method::GET, STATUS, String::new());
+        let asked = exchange(target, Method::GET, STATUS, String::new());
         let Ok(answer) = tokio::time::timeout(REQUEST_TIMEOUT, asked).await else {
-            return Err(format!("{} did not answer within 10 s", command.url));
+            return Err(format!("{} did not answer within 10 s", target.url));
         };
         let (code, body) = answer?;
         if !code.is_success() {
-            return Err(format!("{} answered {code}: {}", command.url, body.trim()));
+            return Err(format!("{} answered {code}: {}", target.url, body.trim()));
         }
         let status: serde_json::Value = serde_json::from_str(&body)
             .map_err(|error| format!("an unreadable status: {error}"))?;
@@ -222,13 +246,15 @@ fn behind(status: &serde_json::Value) -> Option<&'static str> {
     (!caught_up).then_some("a page did not show the latest change")
 }
 
-/// Sends one request to the liveserve at `base` (http or https); returns the status and body.
+/// Sends one request to the liveserve `target` names (http or https); returns the status and
+/// body.
 async fn exchange(
-    base: &str,
+    target: &Target,
     method: Method,
     path: &str,
     body: String,
 ) -> Result<(http::StatusCode, String), String> {
+    let base = target.url.as_str();
     let uri: Uri = base
         .parse()
         .map_err(|_| format!("--url {base}: not a URL such as http://localhost:8080/"))?;
@@ -247,6 +273,16 @@ async fn exchange(
     let unreachable = |error: std::io::Error| {
         format!("no liveserve answers at {base} ({error}); start one, or give --url")
     };
+    // What to trust is settled before anything is sent: a bad --ca is said as such.
+    let tls = match scheme {
+        "http" => None,
+        "https" => {
+            let name = ServerName::try_from(host.to_owned())
+                .map_err(|_| format!("--url {base}: not a host name"))?;
+            Some((name, trusting(target.ca.as_deref())?))
+        }
+        other => return Err(format!("--url {base}: {other} is not http or https")),
+    };
     let tcp = TcpStream::connect((host, port))
         .await
         .map_err(unreachable)?;
@@ -257,19 +293,19 @@ async fn exchange(
         .header(http::header::CONTENT_TYPE, "application/json")
         .body(Full::new(Bytes::from(body)))
         .map_err(|error| error.to_string())?;
-    match scheme {
-        "http" => send(tcp, request).await,
-        "https" => {
-            let name = ServerName::try_from(host.to_owned())
-                .map_err(|_| format!("--url {base}: not a host name"))?;
-            let stream = trusting_the_local_authority()?
-                .connect(name, tcp)
-                .await
-                .map_err(unreachable)?;
-            send(stream, request).await
+    let Some((name, (connector, trusted))) = tls else {
+        return send(tcp, request).await;
+    };
+    let stream = connector.connect(name, tcp).await.map_err(|error| {
+        if is_untrusted_certificate(&error) {
+            format!(
+                "{base}: its certificate is not signed by {trusted} ({error}); give the authority that signed it with --ca FILE (mkcert: --ca \"$(mkcert -CAROOT)/rootCA.pem\")"
+            )
+        } else {
+            unreachable(error)
         }
-        other => Err(format!("--url {base}: {other} is not http or https")),
-    }
+    })?;
+    send(stream, request).await
 }
 
 async fn send(
@@ -290,19 +326,31 @@ async fn send(
     ))
 }
 
-/// A TLS client that trusts liveserve's local authority, the one `--https` signs with.
-fn trusting_the_local_authority() -> Result<tokio_rustls::TlsConnector, String> {
-    let certificate = tls::data_folder()
-        .map(|folder| folder.join("ca.crt"))
-        .filter(|file| file.is_file())
-        .ok_or("no local certificate authority to trust (it is made by liveserve --https)")?;
+/// A TLS client that trusts the authority in `ca` (PEM), or else liveserve's local authority,
+/// the one `--https` signs with; and which of the two it trusts, in words.
+fn trusting(ca: Option<&Path>) -> Result<(tokio_rustls::TlsConnector, String), String> {
+    let (certificate, trusted) = match ca {
+        Some(file) => (file.to_path_buf(), format!("--ca {}", file.display())),
+        None => (
+            tls::data_folder()
+                .map(|folder| folder.join("ca.crt"))
+                .filter(|file| file.is_file())
+                .ok_or(
+                    "no local certificate authority to trust (liveserve --https makes it); for a server started with --cert, give the authority that signed it with --ca FILE",
+                )?,
+            "liveserve's local authority".to_owned(),
+        ),
+    };
     let mut roots = rustls::RootCertStore::empty();
     let certificates = CertificateDer::pem_file_iter(&certificate)
-        .map_err(|error| format!("{}: {error}", certificate.display()))?;
+        .map_err(|error| format!("{trusted}: {error}"))?;
     for certificate in certificates.flatten() {
         roots
             .add(certificate)
-            .map_err(|error| format!("the local authority: {error}"))?;
+            .map_err(|error| format!("{trusted}: {error}"))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("{trusted}: no certificate in it (PEM)"));
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
@@ -310,5 +358,14 @@ fn trusting_the_local_authority() -> Result<tokio_rustls::TlsConnector, String> 
         .map_err(|error| error.to_string())?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+    Ok((tokio_rustls::TlsConnector::from(Arc::new(config)), trusted))
+}
+
+/// Whether a handshake failed because the server's certificate is not trusted (rather than
+/// because nobody answered).
+fn is_untrusted_certificate(error: &std::io::Error) -> bool {
+    error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|error| matches!(error, rustls::Error::InvalidCertificate(_)))
 }

@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
 use liveserve::__private::protocol::ServerMessage;
+use liveserve::__private::tls::Tls;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::reload::Client;
@@ -161,6 +162,45 @@ async fn liveserve_reload_speaks_https_trusting_the_local_authority() {
     let output = reload_command(&["--url".into(), url], Some(data.path())).await;
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     assert!(String::from_utf8_lossy(&output.stdout).contains(r#""all":true"#));
+    server.stop().await;
+}
+
+/// A server started with `--cert` (here a self-signed one, as mkcert's authority would sign):
+/// `liveserve reload` trusts it when `--ca` names its authority, and otherwise says to.
+#[tokio::test]
+async fn liveserve_reload_trusts_the_authority_given_with_ca() {
+    let files = tempfile::tempdir().unwrap();
+    let (certificate, key) = crate::https::own_certificate();
+    let (cert_file, key_file) = (files.path().join("cert.pem"), files.path().join("key.pem"));
+    std::fs::write(&cert_file, certificate).unwrap();
+    std::fs::write(&key_file, key).unwrap();
+    let tls = Tls::from_files(&cert_file, &key_file).unwrap();
+    let server = TestServer::start_with(fixture(), move |config| config.tls = Some(tls)).await;
+    let url = format!("https://localhost:{}/", server.addr.port());
+    // No authority of liveserve's own on this machine.
+    let empty = tempfile::tempdir().unwrap();
+    let none = reload_command(&["--url".into(), url.clone()], Some(empty.path())).await;
+    crate::cli::assert_one_line_error(&none, 1, "with --ca FILE");
+    // liveserve's own authority, which did not sign it.
+    let data = tempfile::tempdir().unwrap();
+    let localhost = ["localhost".to_owned()];
+    Tls::local(
+        &data.path().join("liveserve"),
+        &localhost,
+        &[crate::https::loopback()],
+    )
+    .unwrap();
+    let other = reload_command(&["--url".into(), url.clone()], Some(data.path())).await;
+    crate::cli::assert_one_line_error(
+        &other,
+        1,
+        "its certificate is not signed by liveserve's local authority",
+    );
+    assert!(String::from_utf8_lossy(&other.stderr).contains("--ca FILE"));
+    let ca = cert_file.display().to_string();
+    let given = reload_command(&["--url".into(), url, "--ca".into(), ca], Some(data.path())).await;
+    assert_eq!(given.status.code(), Some(0), "{given:?}");
+    assert!(String::from_utf8_lossy(&given.stdout).contains(r#""all":true"#));
     server.stop().await;
 }
 

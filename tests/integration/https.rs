@@ -41,7 +41,7 @@ pub(crate) async fn start_https_with(
     .await
 }
 
-fn loopback() -> IpAddr {
+pub(crate) fn loopback() -> IpAddr {
     IpAddr::from([127, 0, 0, 1])
 }
 
@@ -330,7 +330,7 @@ async fn live_reload_works_over_wss() {
 }
 
 /// A certificate for localhost and its key, as PEM, made here.
-fn own_certificate() -> (String, String) {
+pub(crate) fn own_certificate() -> (String, String) {
     certificate_valid(
         rcgen::date_time_ymd(2025, 1, 1),
         rcgen::date_time_ymd(4000, 1, 1),
