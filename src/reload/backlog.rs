@@ -58,16 +58,21 @@ impl<T> BacklogSender<T> {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
             return Err(Refused::Full);
         }
-        self.sender.send(item).map_err(|_| {
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
-            Refused::Disconnected
-        })
+        self.send_counted(item)
     }
 
     /// Queues `item` even when the queue is full: for the rare message that must arrive (stop).
     pub fn send_past_bound(&self, item: T) -> Result<(), Refused> {
         self.waiting.fetch_add(1, Ordering::AcqRel);
-        self.sender.send(item).map_err(|_| Refused::Disconnected)
+        self.send_counted(item)
+    }
+
+    /// Sends an item already counted as waiting; uncounts it when nobody is left to receive it.
+    fn send_counted(&self, item: T) -> Result<(), Refused> {
+        self.sender.send(item).map_err(|_| {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            Refused::Disconnected
+        })
     }
 }
 

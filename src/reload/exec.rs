@@ -10,7 +10,7 @@
 
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use std::io::Write;
 
@@ -40,10 +40,14 @@ const STOP_WAIT: Duration = Duration::from_secs(5);
 /// How often a restarted backend's port is tried.
 const PORT_RETRY: Duration = Duration::from_millis(50);
 
-/// After this many runs in a row, each started by changes made while the one before ran (or
-/// within its settle time), the command most likely writes into its own sources: the user is
-/// told, once (a run is never skipped for it: a long build and a busy editor look the same).
+/// After this many runs in a row, each followed at once by another for changes made while it
+/// ran, the command most likely writes into its own sources: the user is told (a run is never
+/// skipped for it: a long build and a busy editor look the same).
 const RUNS_IN_A_LOOP: u32 = 5;
+
+/// A command restarted (`--exec-restart`) this soon after it started was restarted by its own
+/// writes, more likely than by an edit.
+const QUICK_RESTART: Duration = Duration::from_secs(2);
 
 /// What is run, and how.
 #[derive(Debug, Clone)]
@@ -71,19 +75,29 @@ impl Drop for Exec {
     }
 }
 
+/// What starts runs after the first.
+pub struct Triggers {
+    /// Says when a run is due (the sources changed, or the user edited what the build reads);
+    /// closed when nothing can make one due (`--exec` alone).
+    pub run_due: mpsc::Receiver<()>,
+    /// The sources' batcher: open while changes to them are on their way.
+    pub sources_open: watch::Receiver<bool>,
+}
+
 impl Exec {
-    /// Starts the first run. `sources` says when the sources changed; `output_open` is the
-    /// served folders' batcher, open while changes are still on their way to the hub.
+    /// Starts the first run. `output_open` is the served folders' batcher, open while changes
+    /// are still on their way to the hub.
     pub fn start(
         settings: ExecSettings,
         hub: Arc<ReloadHub>,
-        sources: mpsc::Receiver<()>,
+        triggers: Triggers,
         output_open: watch::Receiver<bool>,
     ) -> Exec {
         let runner = Runner {
             settings,
             hub,
-            sources,
+            sources: triggers.run_due,
+            sources_open: triggers.sources_open,
             output_open,
         };
         Exec {
@@ -95,8 +109,9 @@ impl Exec {
 struct Runner {
     settings: ExecSettings,
     hub: Arc<ReloadHub>,
-    /// Says when the sources changed; closed when there are none to watch (`--exec` alone).
+    /// See [`Triggers::run_due`].
     sources: mpsc::Receiver<()>,
+    sources_open: watch::Receiver<bool>,
     output_open: watch::Receiver<bool>,
 }
 
@@ -120,29 +135,39 @@ impl Runner {
             while self.sources.try_recv().is_ok() {}
             again = false;
             self.hub.build_started();
-            match self.run_once(&mut again).await {
+            let started = Instant::now();
+            let followed_at_once = match self.run_once(&mut again).await {
                 Outcome::Succeeded => {
                     self.settle().await;
                     self.hub.build_succeeded();
+                    self.next_run_due(again)
                 }
                 Outcome::Failed(failure) => {
                     self.settle().await;
                     tracing::warn!("{}: {}", failure.command, failure.status);
                     self.hub.build_failed(failure);
+                    self.next_run_due(again)
                 }
-                Outcome::Interrupted => continue,
-            }
-            back_to_back = if again || !self.sources.is_empty() {
+                Outcome::Interrupted => started.elapsed() < QUICK_RESTART,
+            };
+            back_to_back = if followed_at_once {
                 back_to_back + 1
             } else {
                 0
             };
             if back_to_back == RUNS_IN_A_LOOP {
                 tracing::warn!(
-                    "--exec: {RUNS_IN_A_LOOP} runs in a row were started by changes made while the one before ran; if the command writes into a --watch folder, watch only what it reads"
+                    "--exec: {RUNS_IN_A_LOOP} runs in a row were each followed at once by another, for changes made while they ran; if the command writes into a --watch folder, watch only what it reads"
                 );
             }
         }
+    }
+
+    /// Whether changes made during the run just ended (or while it settled) already call for
+    /// the next: told to the runner, or still in an open batch of the sources' watcher (a
+    /// folder being rebuilt keeps its batch open for a while).
+    fn next_run_due(&self, again: bool) -> bool {
+        again || !self.sources.is_empty() || *self.sources_open.borrow()
     }
 
     /// Runs the command once; sets `again` when the sources changed meanwhile.

@@ -160,6 +160,13 @@ impl ReloadHub {
         self.lock().building = true;
     }
 
+    /// Marks a run as started, unless one is already under way (or due); says whether it did.
+    /// One step, so a run that ends meanwhile cannot leave a change neither held nor run for.
+    pub fn start_build_unless_under_way(&self) -> bool {
+        let mut state = self.lock();
+        !std::mem::replace(&mut state.building, true)
+    }
+
     /// The run succeeded: a shown failure goes away, and everything held goes out as one
     /// change (nothing, when the run changed nothing).
     pub fn build_succeeded(&self) -> Option<ServerMessage> {

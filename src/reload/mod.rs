@@ -70,15 +70,24 @@ impl Reloading {
         // With --exec, the --watch folders are the build's sources: a change there runs it. Else
         // they are what the pages are made from (a backend's templates): a change reloads.
         let mut sources = Vec::new();
+        let mut inside_sources = Vec::new();
         for folder in checked.watch_folders {
             let mut watched = tree(folder, None)?;
             if config.exec.is_some() {
-                leave_out_served_folders(&mut watched, &trees);
+                inside_sources.extend(leave_out_served_folders(&mut watched, &trees));
                 sources.push(watched);
             } else {
                 trees.push(watched);
             }
         }
+        // A run is due: for a change to the sources, or for an edit in a served folder that a
+        // build reads (a backend restarted for a stylesheet edit would only reload every page).
+        let (run_due_tx, run_due) = mpsc::channel(1);
+        let edited_inputs =
+            (!inside_sources.is_empty() && !config.exec_restart).then(|| EditedInputs {
+                folders: inside_sources.into(),
+                run_due: run_due_tx.clone(),
+            });
         let options = WatchOptions {
             backlog: config.watch_backlog,
             polling: config.polling,
@@ -121,10 +130,14 @@ impl Reloading {
                 before_publish(&changed);
                 let publisher = publisher.clone();
                 let known = known.clone();
+                let edited_inputs = edited_inputs.clone();
                 async move {
                     let Some(changed) = without_unchanged(changed, known).await else {
                         return;
                     };
+                    if let Some(inputs) = &edited_inputs {
+                        inputs.start_a_run_if_edited(&changed, &publisher);
+                    }
                     let message = publisher.publish(&changed);
                     if verbose {
                         let what = match &changed {
@@ -142,7 +155,7 @@ impl Reloading {
         ));
         let exec = match &config.exec {
             Some(command) => {
-                let (changed_tx, changed) = mpsc::channel(1);
+                let (sources_open_tx, sources_open) = watch::channel(false);
                 let sources_watcher = if sources.is_empty() {
                     None
                 } else {
@@ -151,16 +164,20 @@ impl Reloading {
                         ..options
                     };
                     let (observations, watcher) = watch_trees(sources, options).await?;
-                    let open = watch::Sender::new(false);
                     let building = hub.clone();
-                    tokio::spawn(batcher::run(observations, timing, open, move |_| {
-                        // Held from now, not from when the run starts: whoever asks for the
-                        // status in between learns a build is coming.
-                        building.build_started();
-                        // A run is already queued when the channel is full.
-                        let _ = changed_tx.try_send(());
-                        std::future::ready(())
-                    }));
+                    tokio::spawn(batcher::run(
+                        observations,
+                        timing,
+                        sources_open_tx,
+                        move |_| {
+                            // Held from now, not from when the run starts: whoever asks for the
+                            // status in between learns a build is coming.
+                            building.build_started();
+                            // A run is already queued when the channel is full.
+                            let _ = run_due_tx.try_send(());
+                            std::future::ready(())
+                        },
+                    ));
                     Some(watcher)
                 };
                 let mut settle = config.quiet_window.max(MIN_SETTLE);
@@ -177,7 +194,15 @@ impl Reloading {
                         .collect(),
                     settle,
                 };
-                let exec = Exec::start(settings, hub.clone(), changed, output_open);
+                let exec = Exec::start(
+                    settings,
+                    hub.clone(),
+                    exec::Triggers {
+                        run_due,
+                        sources_open,
+                    },
+                    output_open,
+                );
                 Some((exec, sources_watcher))
             }
             None => None,
@@ -216,10 +241,12 @@ impl Reloading {
 
 /// A served folder inside the sources of `--exec` is where the build writes (`liveserve dist
 /// --watch . --exec 'npm run build'`): watching it as a source would run the build again after
-/// each run, for ever. It is left out of the sources, and said so. A source folder that is
-/// itself served cannot leave it out: whatever the build writes there other than ignored
-/// folders (`target`, `node_modules`) runs it again, which the user is told to avoid.
-fn leave_out_served_folders(source: &mut Tree, served: &[Tree]) {
+/// each run, for ever. It is left out of the sources, and said so; the user's own edits there
+/// still run the build (see [`EditedInputs`]). Returns the folders left out. A source folder
+/// that is itself served cannot leave it out: whatever the build writes there other than
+/// ignored folders (`target`, `node_modules`) runs it again, which the user is told to avoid.
+fn leave_out_served_folders(source: &mut Tree, served: &[Tree]) -> Vec<PathBuf> {
+    let mut left_out = Vec::new();
     for served in served {
         if served.root == source.root {
             tracing::warn!(
@@ -233,6 +260,37 @@ fn leave_out_served_folders(source: &mut Tree, served: &[Tree]) {
                 served.root.display()
             );
             source.rules.leave_out(&served.root);
+            left_out.push(served.root.clone());
+        }
+    }
+    left_out
+}
+
+/// Served folders inside the sources of a build, which the build may read as well as write
+/// (Tailwind scans the pages it styles). What the build writes there arrives while its run is
+/// under way and is simply published after it; an edit there while no run is under way is the
+/// user's, and runs the build.
+#[derive(Clone)]
+struct EditedInputs {
+    folders: Arc<[PathBuf]>,
+    run_due: mpsc::Sender<()>,
+}
+
+impl EditedInputs {
+    /// Called for each batch of the served folders before it is published: when it touches
+    /// these folders and no run is under way, one starts, and the batch is held for it, so the
+    /// pages get one update for the edit and what the run made of it.
+    fn start_a_run_if_edited(&self, changed: &Changed, hub: &ReloadHub) {
+        let touched = match changed {
+            Changed::Everything => true,
+            Changed::Files(changes) => changes.iter().any(|change| {
+                self.folders
+                    .iter()
+                    .any(|folder| change.file.starts_with(folder))
+            }),
+        };
+        if touched && hub.start_build_unless_under_way() {
+            let _ = self.run_due.try_send(());
         }
     }
 }

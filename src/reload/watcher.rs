@@ -7,8 +7,8 @@
 //! ([`filesystems`](crate::filesystems)), or when native watching is unavailable or full.
 //!
 //! Events arrive on notify's threads, which must never block: they only hand the event to a
-//! bounded queue ([`backlog`](super::backlog)). A dedicated thread does the rest (it touches the file system: stat,
-//! read_dir, adding watches) and passes what it saw to the batcher.
+//! bounded queue ([`backlog`](super::backlog)). A dedicated thread does the rest (it touches
+//! the file system: stat, read_dir, adding watches) and passes what it saw to the batcher.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
