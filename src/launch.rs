@@ -11,7 +11,7 @@ use crate::browser;
 use crate::listen::{self, Addresses, PortChoice};
 use crate::memory;
 use crate::reload::IgnoreRules;
-use crate::settings::{Cli, Settings};
+use crate::settings::{Cli, Config, Settings};
 
 /// Threads for file reads and other blocking work. Each request makes one short trip there, so
 /// a few threads keep both cores busy; tokio's default (512) grows a thread per concurrent
@@ -26,6 +26,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     raise_open_file_limit();
     let explain = |error| settings.explain(error);
     let mut config = cli.config().map_err(explain)?;
+    make_output_folder(&config);
     let root = config.canonical_root().map_err(explain)?;
     config.settings_file = settings
         .file
@@ -172,6 +173,23 @@ fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
     Ok(async {
         let _ = tokio::signal::ctrl_c().await;
     })
+}
+
+/// With `--exec`, the folder to serve is the command's output, which a fresh checkout does not
+/// have yet (`liveserve dist --exec 'npm run build'`): it is made, empty, for the command to
+/// fill, and said so. (Nothing of the user's is touched: the folder did not exist.)
+fn make_output_folder(config: &Config) {
+    if config.exec.is_none() || config.root.exists() {
+        return;
+    }
+    match std::fs::create_dir_all(&config.root) {
+        Ok(()) => eprintln!(
+            "liveserve: {} did not exist: made it, empty, for the --exec command to fill",
+            config.root.display()
+        ),
+        // The usual error follows, from the check of the folder.
+        Err(error) => tracing::debug!("could not make {}: {error}", config.root.display()),
+    }
 }
 
 /// Every open tab holds a socket: lift the soft limit on open files (often 1024) to the hard one.

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use clap::Parser;
+use http::uri::Authority;
 use http::{Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
@@ -17,6 +18,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
+use crate::settings;
 use crate::tls;
 
 /// The endpoints these commands use (see `http::control`).
@@ -38,8 +40,13 @@ const WAIT_POLL: Duration = Duration::from_millis(50);
 #[derive(Debug, clap::Args)]
 struct Target {
     /// The running liveserve.
-    #[arg(long, env = "LIVESERVE_URL", default_value = "http://localhost:8080/")]
-    url: String,
+    #[arg(
+        long,
+        env = "LIVESERVE_URL",
+        default_value = "http://localhost:8080/",
+        value_parser = server_url
+    )]
+    url: ServerUrl,
 
     /// Over https, trust the certificate authority in this PEM file instead of liveserve's own
     /// (for a server started with --cert; mkcert's is "$(mkcert -CAROOT)/rootCA.pem").
@@ -61,7 +68,7 @@ struct ReloadCommand {
 
     /// URL paths that changed (`/css/site.css` swaps a stylesheet in place); none: every page
     /// reloads.
-    #[arg(value_name = "PATH")]
+    #[arg(value_name = "PATH", value_parser = url_path)]
     paths: Vec<String>,
 }
 
@@ -84,6 +91,47 @@ struct WaitCommand {
     timeout: f64,
 }
 
+/// A running liveserve's address, as `--url` gives it (the server's `Local:` line).
+#[derive(Debug, Clone)]
+struct ServerUrl {
+    text: String,
+    https: bool,
+    authority: Authority,
+}
+
+impl std::fmt::Display for ServerUrl {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&self.text)
+    }
+}
+
+/// `--url`: an http or https URL with a host.
+fn server_url(text: &str) -> Result<ServerUrl, String> {
+    let example = || "not a URL such as http://localhost:8080/".to_owned();
+    let uri: Uri = text.parse().map_err(|_| example())?;
+    let authority = uri.authority().cloned().ok_or_else(example)?;
+    let https = match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") => false,
+        Some(scheme) => return Err(format!("{scheme} is not http or https")),
+        None => return Err(example()),
+    };
+    Ok(ServerUrl {
+        text: text.to_owned(),
+        https,
+        authority,
+    })
+}
+
+/// A PATH: a URL path, as pages ask for it.
+fn url_path(text: &str) -> Result<String, String> {
+    if text.starts_with('/') {
+        Ok(text.to_owned())
+    } else {
+        Err(format!("a URL path starts with /, e.g. /{text}"))
+    }
+}
+
 /// Runs the command `args` names, if they name one (`liveserve reload ...`); `None` when they
 /// are a server's arguments.
 pub fn run(args: &[OsString]) -> Option<ExitCode> {
@@ -92,8 +140,16 @@ pub fn run(args: &[OsString]) -> Option<ExitCode> {
         return None;
     }
     let shown = |error: clap::Error| {
-        let _ = error.print();
-        ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2))
+        if matches!(
+            error.kind(),
+            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+        ) {
+            let _ = error.print();
+            return ExitCode::SUCCESS;
+        }
+        let help = format!("liveserve {command} --help");
+        eprintln!("liveserve: error: {}", settings::one_line(&error, &help));
+        ExitCode::from(2)
     };
     Some(if command == "wait" {
         match WaitCommand::try_parse_from(&args[1..]) {
@@ -139,11 +195,21 @@ fn reload(command: &ReloadCommand) -> Result<String, String> {
     if status.is_success() {
         Ok(answer)
     } else {
-        Err(format!(
-            "{} answered {status}: {}",
-            target.url,
-            answer.trim()
-        ))
+        Err(refusal(&target.url, status, &answer))
+    }
+}
+
+/// A failure status in one line. liveserve's own answers are one line that starts with their
+/// status; another program on that port may send a whole page, which is not repeated.
+fn refusal(url: &ServerUrl, status: http::StatusCode, body: &str) -> String {
+    let first = body.lines().map(str::trim).find(|line| !line.is_empty());
+    match first {
+        Some(line) if line.starts_with(status.as_str()) => format!("{url} answered {line}"),
+        Some(line) if !line.starts_with('<') => {
+            let line: String = line.chars().take(200).collect();
+            format!("{url} answered {status}: {line}")
+        }
+        _ => format!("{url} answered {status}; is it liveserve? (give its address with --url)"),
     }
 }
 
@@ -215,7 +281,7 @@ async fn wait_until_shown(
         };
         let (code, body) = answer?;
         if !code.is_success() {
-            return Err(format!("{} answered {code}: {}", target.url, body.trim()));
+            return Err(refusal(&target.url, code, &body));
         }
         let status: serde_json::Value = serde_json::from_str(&body)
             .map_err(|error| format!("an unreadable status: {error}"))?;
@@ -234,6 +300,10 @@ async fn wait_until_shown(
 fn behind(status: &serde_json::Value) -> Option<&'static str> {
     if status["pending"] == true {
         return Some("changes were still on their way");
+    }
+    // Nothing newer will come until the command is fixed: said at once (exit 1), page or not.
+    if status["build"] == "failed" {
+        return None;
     }
     let pages = status["pages"].as_array().map_or(&[][..], Vec::as_slice);
     if pages.is_empty() {
@@ -254,18 +324,11 @@ async fn exchange(
     path: &str,
     body: String,
 ) -> Result<(http::StatusCode, String), String> {
-    let base = target.url.as_str();
-    let uri: Uri = base
-        .parse()
-        .map_err(|_| format!("--url {base}: not a URL such as http://localhost:8080/"))?;
-    let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
-        return Err(format!(
-            "--url {base}: not a URL such as http://localhost:8080/"
-        ));
-    };
+    let base = &target.url;
+    let authority = &base.authority;
     let port = authority
         .port_u16()
-        .unwrap_or(if scheme == "https" { 443 } else { 80 });
+        .unwrap_or(if base.https { 443 } else { 80 });
     let host = authority
         .host()
         .trim_start_matches('[')
@@ -274,14 +337,12 @@ async fn exchange(
         format!("no liveserve answers at {base} ({error}); start one, or give --url")
     };
     // What to trust is settled before anything is sent: a bad --ca is said as such.
-    let tls = match scheme {
-        "http" => None,
-        "https" => {
-            let name = ServerName::try_from(host.to_owned())
-                .map_err(|_| format!("--url {base}: not a host name"))?;
-            Some((name, trusting(target.ca.as_deref())?))
-        }
-        other => return Err(format!("--url {base}: {other} is not http or https")),
+    let tls = if base.https {
+        let name = ServerName::try_from(host.to_owned())
+            .map_err(|_| format!("--url {base}: not a host name"))?;
+        Some((name, trusting(target.ca.as_deref())?))
+    } else {
+        None
     };
     let tcp = TcpStream::connect((host, port))
         .await

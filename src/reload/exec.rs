@@ -45,6 +45,10 @@ const PORT_RETRY: Duration = Duration::from_millis(50);
 /// skipped for it: a long build and a busy editor look the same).
 const RUNS_IN_A_LOOP: u32 = 5;
 
+/// A build still running after this long may be one that never exits: the user is told once
+/// what that means for the pages.
+const LONG_RUN: Duration = Duration::from_secs(10);
+
 /// A command restarted (`--exec-restart`) this soon after it started was restarted by its own
 /// writes, more likely than by an edit.
 const QUICK_RESTART: Duration = Duration::from_secs(2);
@@ -62,6 +66,8 @@ pub struct ExecSettings {
     /// How long after a run ends its last writes may take to reach the watcher and its batch
     /// to close (the quiet window, or a polling interval).
     pub settle: Duration,
+    /// `-v`: what a run sends the pages is logged, as other changes are.
+    pub verbose: bool,
 }
 
 /// Runs the command until dropped; dropping it stops the command (and whatever it started).
@@ -99,6 +105,8 @@ impl Exec {
             sources: triggers.run_due,
             sources_open: triggers.sources_open,
             output_open,
+            told_of_long_run: false,
+            failing: false,
         };
         Exec {
             task: tokio::spawn(runner.run()),
@@ -113,6 +121,10 @@ struct Runner {
     sources: mpsc::Receiver<()>,
     sources_open: watch::Receiver<bool>,
     output_open: watch::Receiver<bool>,
+    /// Whether the user was told that a run is taking long (see [`LONG_RUN`]).
+    told_of_long_run: bool,
+    /// Whether the last run failed.
+    failing: bool,
 }
 
 /// How one run ended.
@@ -139,13 +151,14 @@ impl Runner {
             let followed_at_once = match self.run_once(&mut again).await {
                 Outcome::Succeeded => {
                     self.settle().await;
-                    self.hub.build_succeeded();
+                    self.succeeded();
                     self.next_run_due(again)
                 }
                 Outcome::Failed(failure) => {
                     self.settle().await;
                     tracing::warn!("{}: {}", failure.command, failure.status);
                     self.hub.build_failed(failure);
+                    self.failing = true;
                     self.next_run_due(again)
                 }
                 Outcome::Interrupted => started.elapsed() < QUICK_RESTART,
@@ -160,6 +173,18 @@ impl Runner {
                     "--exec: {RUNS_IN_A_LOOP} runs in a row were each followed at once by another, for changes made while they ran; if the command writes into a --watch folder, watch only what it reads"
                 );
             }
+        }
+    }
+
+    /// The run is done and good: what it changed goes to the pages; said on stderr when it
+    /// ends a failure (and, with `-v`, what the pages were sent, as for any change).
+    fn succeeded(&mut self) {
+        let sent = self.hub.build_succeeded();
+        if std::mem::take(&mut self.failing) {
+            tracing::info!("{}: succeeded again", self.settings.command);
+        }
+        if let Some(message) = sent.filter(|_| self.settings.verbose) {
+            tracing::info!("{} done → {}", self.settings.command, message.to_json());
         }
     }
 
@@ -196,8 +221,19 @@ impl Runner {
             .settings
             .restart
             .then(|| Box::pin(ports_open(self.settings.wait_for.clone())));
+        // A build that never exits (`sass --watch`) holds the pages' updates for ever: said once.
+        let mut long_run = (!self.settings.restart && !self.told_of_long_run)
+            .then(|| Box::pin(tokio::time::sleep(LONG_RUN)));
         loop {
             tokio::select! {
+                () = async { long_run.as_mut().expect("guarded").await }, if long_run.is_some() => {
+                    long_run = None;
+                    self.told_of_long_run = true;
+                    tracing::warn!(
+                        "--exec: {command} is still running after {} s; the pages get what it writes once it exits (a command that keeps running, such as sass --watch or a server, needs --exec-restart)",
+                        LONG_RUN.as_secs()
+                    );
+                }
                 status = child.wait() => {
                     // What it printed last, unless something it started in the background
                     // keeps its output open: that does not hold up the pages.
@@ -231,7 +267,7 @@ impl Runner {
                     // The backend behind the pages is new: every page reloads, once, together
                     // with whatever it wrote.
                     self.hub.publish(&Changed::Everything);
-                    self.hub.build_succeeded();
+                    self.succeeded();
                 }
             }
         }

@@ -74,8 +74,12 @@ impl Reloading {
         for folder in checked.watch_folders {
             let mut watched = tree(folder, None)?;
             if config.exec.is_some() {
-                inside_sources.extend(leave_out_served_folders(&mut watched, &trees));
-                sources.push(watched);
+                let served = leave_out_served_folders(&mut watched, &trees, config.exec_restart);
+                let served_itself = served.contains(&watched.root);
+                inside_sources.extend(served);
+                if !served_itself {
+                    sources.push(watched);
+                }
             } else {
                 trees.push(watched);
             }
@@ -193,6 +197,7 @@ impl Reloading {
                         .map(|route| route.authority().to_string())
                         .collect(),
                     settle,
+                    verbose: config.verbose,
                 };
                 let exec = Exec::start(
                     settings,
@@ -242,17 +247,24 @@ impl Reloading {
 /// A served folder inside the sources of `--exec` is where the build writes (`liveserve dist
 /// --watch . --exec 'npm run build'`): watching it as a source would run the build again after
 /// each run, for ever. It is left out of the sources, and said so; the user's own edits there
-/// still run the build (see [`EditedInputs`]). Returns the folders left out. A source folder
-/// that is itself served cannot leave it out: whatever the build writes there other than
-/// ignored folders (`target`, `node_modules`) runs it again, which the user is told to avoid.
-fn leave_out_served_folders(source: &mut Tree, served: &[Tree]) -> Vec<PathBuf> {
-    let mut left_out = Vec::new();
+/// still run a build (see [`EditedInputs`]). A source folder that is itself served (`liveserve
+/// . --watch . --exec 'sass style.scss style.css'`) is all such a folder: the caller watches it
+/// only as served. Returns the served folders found. With `--exec-restart` (a backend, which
+/// does not write its pages) a served source folder stays a source, with a warning.
+fn leave_out_served_folders(source: &mut Tree, served: &[Tree], restart: bool) -> Vec<PathBuf> {
+    let mut found = Vec::new();
     for served in served {
-        if served.root == source.root {
+        if served.root == source.root && restart {
             tracing::warn!(
-                "--watch {0} is also served: whatever the --exec command writes there runs it again; watch only its sources (e.g. --watch {0}/src)",
+                "--watch {} is also served: whatever the --exec command writes there restarts it",
                 source.root.display()
             );
+        } else if served.root == source.root {
+            tracing::info!(
+                "--watch {} is also served: an edit there runs the --exec command when no run is under way; what the command writes there does not",
+                source.root.display()
+            );
+            found.push(served.root.clone());
         } else if served.root.starts_with(&source.root) {
             tracing::info!(
                 "--watch {}: leaving out {} (served: the --exec command writes there)",
@@ -260,10 +272,10 @@ fn leave_out_served_folders(source: &mut Tree, served: &[Tree]) -> Vec<PathBuf> 
                 served.root.display()
             );
             source.rules.leave_out(&served.root);
-            left_out.push(served.root.clone());
+            found.push(served.root.clone());
         }
     }
-    left_out
+    found
 }
 
 /// Served folders inside the sources of a build, which the build may read as well as write

@@ -217,7 +217,8 @@ impl Watcher {
 /// What `-v` says of the watching at start: how many folders each way, and what share of the
 /// user's native watch limit they take.
 pub fn describe_counts((native, polled): (usize, usize)) -> String {
-    let mut text = format!("{native} folders natively");
+    let folders = if native == 1 { "folder" } else { "folders" };
+    let mut text = format!("{native} {folders} natively");
     if let Ok(limit) = inotify_setting("max_user_watches").parse::<f64>()
         && native > 0
     {

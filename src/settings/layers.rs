@@ -143,8 +143,8 @@ impl Settings {
     }
 }
 
-/// clap's error in one line (its first line and its tips), after the origin of the value it
-/// is about; `--help` and `--version` are passed on to be printed.
+/// clap's error in one line (see [`one_line`]), after the origin of the value it is about;
+/// `--help` and `--version` are passed on to be printed.
 fn invalid(error: clap::Error, origins: &HashMap<String, Origin>) -> SettingsError {
     if matches!(
         error.kind(),
@@ -154,23 +154,7 @@ fn invalid(error: clap::Error, origins: &HashMap<String, Origin>) -> SettingsErr
     ) {
         return SettingsError::Shown(error);
     }
-    let rendered = error.render().to_string();
-    let mut line = rendered
-        .lines()
-        .find(|line| !line.trim().is_empty())
-        .unwrap_or("invalid arguments")
-        .trim_start_matches("error: ")
-        .to_owned();
-    for tip in rendered
-        .lines()
-        .filter_map(|line| line.trim().strip_prefix("tip: "))
-    {
-        line.push_str("; ");
-        line.push_str(tip);
-    }
-    if error.kind() == ErrorKind::UnknownArgument {
-        line.push_str("; `liveserve --help` lists the flags");
-    }
+    let line = one_line(&error, "liveserve --help");
     let origin = match error.get(ContextKind::InvalidArg) {
         Some(ContextValue::String(arg)) => origins.get(&setting_named(arg)),
         _ => None,
@@ -179,6 +163,35 @@ fn invalid(error: clap::Error, origins: &HashMap<String, Origin>) -> SettingsErr
         Some(origin) => format!("{origin}: {line}"),
         None => line,
     })
+}
+
+/// A clap usage error in one line: its first line, the arguments it found missing, its tips,
+/// and for an unknown flag where the flags are listed (`help`, a command line).
+pub fn one_line(error: &clap::Error, help: &str) -> String {
+    let rendered = error.render().to_string();
+    let mut line = rendered
+        .lines()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or("invalid arguments")
+        .trim_start_matches("error: ")
+        .to_owned();
+    // Which ones are listed on the lines after the first (`--exec-restart` needs `--exec`).
+    if let (ErrorKind::MissingRequiredArgument, Some(ContextValue::Strings(missing))) =
+        (error.kind(), error.get(ContextKind::InvalidArg))
+    {
+        line = format!("{line} {}", missing.join(", "));
+    }
+    for tip in rendered
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("tip: "))
+    {
+        line.push_str("; ");
+        line.push_str(tip);
+    }
+    if error.kind() == ErrorKind::UnknownArgument {
+        line.push_str(&format!("; `{help}` lists the flags"));
+    }
+    line
 }
 
 /// The long name of the setting clap shows as `arg` (`--port <PORT>`, `[ROOT]`).

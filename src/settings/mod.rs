@@ -13,5 +13,5 @@ pub use cli::{Cli, Switch};
 pub use config::{Config, Validated};
 pub use headers::{BadHeader, CustomHeader};
 pub use hosts::{BadHostRule, HostRule};
-pub use layers::{Settings, SettingsError, check_config_file};
+pub use layers::{Settings, SettingsError, check_config_file, one_line};
 pub use routes::{BadMountRoute, BadProxyRoute, MountRoute, ProxyRoute};

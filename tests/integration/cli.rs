@@ -63,6 +63,17 @@ pub(crate) fn assert_one_line_error(output: &Output, code: i32, needle: &str) {
 }
 
 #[test]
+fn a_flag_that_needs_another_names_it() {
+    let mut command = liveserve();
+    command.args(["--port", "0", "--exec-restart"]);
+    assert_one_line_error(
+        &run_to_exit(command),
+        2,
+        "required arguments were not provided: --exec <CMD>",
+    );
+}
+
+#[test]
 fn a_missing_root_is_a_usage_error() {
     let mut command = liveserve();
     command.arg("/no/such/folder/anywhere");

@@ -154,6 +154,57 @@ async fn liveserve_reload_is_the_command_line_form() {
     crate::cli::assert_one_line_error(&nobody, 1, "no liveserve answers at");
 }
 
+/// Bad arguments to `liveserve reload` and `wait` are one line each, exit 2, before anything
+/// is sent; an answer from a program that is not liveserve is not printed whole.
+#[tokio::test]
+async fn the_commands_say_what_is_wrong_in_one_line() {
+    for (args, needle) in [
+        (
+            vec!["reload", "--bogus"],
+            "`liveserve reload --help` lists the flags",
+        ),
+        (
+            vec!["reload", "--url", "localhost:8080"],
+            "not a URL such as",
+        ),
+        (
+            vec!["reload", "--url", "ftp://x/"],
+            "ftp is not http or https",
+        ),
+        (
+            vec!["reload", "style.css"],
+            "a URL path starts with /, e.g. /style.css",
+        ),
+        (
+            vec!["wait", "--timeout", "x"],
+            "invalid value 'x' for '--timeout",
+        ),
+    ] {
+        let mut command = crate::cli::liveserve();
+        command.args(&args);
+        let output = tokio::task::spawn_blocking(move || crate::cli::run_to_exit(command))
+            .await
+            .unwrap();
+        crate::cli::assert_one_line_error(&output, 2, needle);
+    }
+    // Another program on the port (as `python3 -m http.server` answers a POST).
+    let other = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", other.local_addr().unwrap());
+    tokio::spawn(async move {
+        let (mut stream, _) = other.accept().await.unwrap();
+        let mut head = [0; 1024];
+        let _ = stream.read(&mut head).await;
+        let page = "<!DOCTYPE HTML>\n<html><body>\n<h1>Error response</h1>\n</body></html>\n";
+        let answer = format!(
+            "HTTP/1.1 501 Unsupported method\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
+            page.len()
+        );
+        let _ = stream.write_all(answer.as_bytes()).await;
+    });
+    let output = reload_command(&["--url".into(), url], None).await;
+    crate::cli::assert_one_line_error(&output, 1, "answered 501 Not Implemented; is it liveserve?");
+}
+
 #[tokio::test]
 async fn liveserve_reload_speaks_https_trusting_the_local_authority() {
     let data = tempfile::tempdir().unwrap();
@@ -213,7 +264,7 @@ async fn status(server: &TestServer) -> serde_json::Value {
 }
 
 /// Runs `liveserve wait` against `server` with `timeout` seconds, off the async threads.
-fn wait_command(
+pub(crate) fn wait_command(
     server: &TestServer,
     timeout: &str,
 ) -> tokio::task::JoinHandle<std::process::Output> {

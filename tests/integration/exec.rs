@@ -153,6 +153,9 @@ async fn a_failed_build_shows_in_every_page_until_a_build_succeeds() {
         "colours stripped, text as written: {:?}",
         failure.output
     );
+    // `liveserve wait` says so at once (exit 1), with no page that reports what it shows.
+    let waited = crate::control::wait_command(&server, "5").await.unwrap();
+    assert_eq!(waited.status.code(), Some(1), "{waited:?}");
     // A page opened now learns of it at once.
     let (_, hello) = Client::connect(&server).await;
     let ServerMessage::Hello { build, .. } = hello else {
@@ -425,15 +428,9 @@ fn stderr_until_loop_is_pointed_out(sources: &Path, flags: &[&str]) -> Vec<Strin
         .args(flags)
         .current_dir(sources);
     let mut running = Running::start(command);
-    let stderr = stderr_lines(&mut running);
-    let mut seen: Vec<String> = Vec::new();
-    let deadline = Instant::now() + TIMEOUT;
-    while !seen.iter().any(|line| line.contains("runs in a row")) {
-        let line = stderr
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .unwrap_or_else(|_| panic!("no word of the loop; stderr: {seen:#?}"));
-        seen.push(line);
-    }
+    let mut stderr = Stderr::of(&mut running, TIMEOUT);
+    stderr.until("runs in a row");
+    let seen = stderr.seen;
     let runs = seen
         .iter()
         .filter(|line| line.contains("running sh build.sh"))
@@ -444,6 +441,8 @@ fn stderr_until_loop_is_pointed_out(sources: &Path, flags: &[&str]) -> Vec<Strin
             .is_some_and(|line| line.contains("if the command writes into a --watch folder")),
         "{seen:#?}"
     );
+    // Stopped as a user does, so it stops the command too.
+    running.terminate();
     seen
 }
 
@@ -485,6 +484,132 @@ async fn an_edit_in_a_served_folder_the_build_reads_runs_it_once_with_one_update
     // (The sentinel is an edit there too: it runs the build, which changes nothing else.)
     page.assert_nothing_before_sentinel(&dist).await;
     server.stop().await;
+}
+
+/// `liveserve . --watch . --exec 'sass style.scss style.css'`: the output beside its source, in
+/// a folder that is both served and the sources. An edit runs the build once, with one update,
+/// and what the build writes does not run it again.
+#[tokio::test]
+async fn a_build_writing_beside_its_sources_in_the_served_folder_runs_once_per_edit() {
+    let project = Project::new();
+    let sources = project.sources.path();
+    write(sources, "style.scss", b"a {}");
+    project.script(&format!(
+        "echo >> {started}\ncp {scss} {css}\necho run >> {log}\n",
+        started = q(&project.shared("started")),
+        scss = q(&sources.join("style.scss")),
+        css = q(&sources.join("style.css")),
+        log = q(&project.shared("runs.log")),
+    ));
+    let root = sources.to_path_buf();
+    let server = project.serve_with(move |config| config.root = root).await;
+    project.wait_for_lines("runs.log", 1).await;
+    wait_until_settled(&server).await;
+    let (mut page, _) = Client::connect(&server).await;
+    write(sources, "style.scss", b"b {}");
+    let mut named = paths(&page.next().await);
+    named.sort();
+    assert_eq!(named, ["/style.css", "/style.scss"]);
+    project.wait_for_lines("runs.log", 2).await;
+    assert_eq!(server.get("/style.css").await.text(), "b {}");
+    project.assert_lines_stay("runs.log", 2).await;
+    server.stop().await;
+}
+
+/// A fresh checkout has no output folder yet (`liveserve dist --exec 'npm run build'`): it is
+/// made, said so, and served once the command has filled it.
+#[test]
+fn a_missing_output_folder_is_made_for_the_command_to_fill() {
+    let project = tempfile::tempdir().unwrap();
+    let dist = project.path().join("dist");
+    let build = format!(
+        "echo '<p>built</p>' > {}; echo done",
+        q(&dist.join("index.html"))
+    );
+    let mut command = liveserve();
+    command.arg(&dist).args(["--port", "0", "--exec", &build]);
+    let mut running = Running::start(command);
+    let mut stderr = Stderr::of(&mut running, TIMEOUT);
+    let port = crate::cli::port_of(running.lines_until_url().last().unwrap());
+    stderr.until("[exec] done");
+    stderr.until("did not exist: made it");
+    assert!(crate::cli::http_get(port, "/").contains("<p>built</p>"));
+}
+
+/// A command that never exits (`sass --watch`) in place of a build: the real binary says, after
+/// 10 s, that the pages get its output only once it exits, and what to use instead.
+#[test]
+fn a_build_that_does_not_exit_is_pointed_out() {
+    let root = site(&[("index.html", b"<p>x</p>")]);
+    let mut command = liveserve();
+    command
+        .arg(root.path())
+        .args(["--port", "0", "--exec", "sleep 60"]);
+    let mut running = Running::start(command);
+    // Said after 10 s: the deadline allows for that.
+    let mut stderr = Stderr::of(&mut running, Duration::from_secs(10) + TIMEOUT);
+    let said = stderr.until("still running after 10 s");
+    assert!(said.contains("needs --exec-restart"), "{said}");
+    // Stopped as a user does, so it stops the command too.
+    running.terminate();
+}
+
+/// The real binary's stderr tells a build that succeeds after a failure, and with `-v` what its
+/// run sent the pages (as for any change; before, only that changes were held).
+#[test]
+fn a_build_that_succeeds_again_is_told_and_with_v_what_the_pages_got() {
+    let project = Project::new();
+    let sources = project.sources.path();
+    write(sources, "dist/index.html", b"<p>x</p>");
+    project.script("echo broken; exit 1\n");
+    let mut command = liveserve();
+    command
+        .arg(sources.join("dist"))
+        .args(["--port", "0", "-v", "--exec", "sh build.sh", "--watch"])
+        .arg(sources)
+        .current_dir(sources);
+    let mut running = Running::start(command);
+    let mut stderr = Stderr::of(&mut running, TIMEOUT);
+    stderr.until("exit status 1");
+    project.script(&format!(
+        "echo fixed > {}\n",
+        q(&sources.join("dist/fixed.txt"))
+    ));
+    stderr.until("sh build.sh: succeeded again");
+    let done = stderr.until("sh build.sh done → ");
+    assert!(done.contains(r#""/fixed.txt""#), "{done}");
+    running.terminate();
+}
+
+/// A running binary's stderr, read until the lines a test waits for, by one deadline.
+struct Stderr {
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+    deadline: Instant,
+}
+
+impl Stderr {
+    fn of(running: &mut Running, within: Duration) -> Stderr {
+        Stderr {
+            lines: stderr_lines(running),
+            seen: Vec::new(),
+            deadline: Instant::now() + within,
+        }
+    }
+
+    /// The first line (read now or before) that contains `needle`.
+    fn until(&mut self, needle: &str) -> String {
+        loop {
+            if let Some(line) = self.seen.iter().find(|line| line.contains(needle)) {
+                return line.clone();
+            }
+            let line = self
+                .lines
+                .recv_timeout(self.deadline.saturating_duration_since(Instant::now()))
+                .unwrap_or_else(|_| panic!("no {needle:?} on stderr: {:#?}", self.seen));
+            self.seen.push(line);
+        }
+    }
 }
 
 /// Waits until the server says no run is under way and no change is on its way.
