@@ -303,9 +303,13 @@ function hello(message, transport) {
   retryWindowMs = RETRY_SPREAD_MS;
   if (!missed && !anotherApp && !foreign) state.applied = message.generation;
   const loading = missed || document.readyState !== "complete";
-  report(loading);
-  if (loading && !missed) window.addEventListener("load", () => report(false), { once: true });
+  // Errors the page hit before it connected go out before it says it is done: else `liveserve
+  // wait` could see a page that is done and has no errors, between the two.
+  const queuedErrors = errorLog().pending.length > 0;
+  report(loading || queuedErrors);
   startSendingErrors();
+  if (queuedErrors && !loading) report(false);
+  if (loading && !missed) window.addEventListener("load", () => report(false), { once: true });
   if (message.build && !anotherApp) showBuildFailure(message.build);
   else hideBuildFailure();
   if (anotherApp) {
