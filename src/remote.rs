@@ -48,7 +48,7 @@ struct Target {
     )]
     url: ServerUrl,
 
-    /// Over https, trust the certificate authority in this PEM file instead of liveserve's own
+    /// Over https, trust the certificate authority in this PEM file as well as liveserve's own
     /// (for a server started with --cert; mkcert's is "$(mkcert -CAROOT)/rootCA.pem").
     #[arg(long, env = "LIVESERVE_CA", value_name = "FILE")]
     ca: Option<PathBuf>,
@@ -387,31 +387,34 @@ async fn send(
     ))
 }
 
-/// A TLS client that trusts the authority in `ca` (PEM), or else liveserve's local authority,
-/// the one `--https` signs with; and which of the two it trusts, in words.
+/// A TLS client that trusts liveserve's local authority (the one `--https` signs with), when
+/// this machine has one, and the authority in `ca` (PEM); and what it trusts, in words. Both, so
+/// that a `LIVESERVE_CA` set for one project still lets the commands reach an `--https` server.
 fn trusting(ca: Option<&Path>) -> Result<(tokio_rustls::TlsConnector, String), String> {
-    let (certificate, trusted) = match ca {
-        Some(file) => (file.to_path_buf(), format!("--ca {}", file.display())),
-        None => (
-            tls::data_folder()
-                .map(|folder| folder.join("ca.crt"))
-                .filter(|file| file.is_file())
-                .ok_or(
-                    "no local certificate authority to trust (liveserve --https makes it); for a server started with --cert, give the authority that signed it with --ca FILE",
-                )?,
-            "liveserve's local authority".to_owned(),
-        ),
-    };
     let mut roots = rustls::RootCertStore::empty();
-    let certificates = CertificateDer::pem_file_iter(&certificate)
-        .map_err(|error| format!("{trusted}: {error}"))?;
-    for certificate in certificates.flatten() {
-        roots
-            .add(certificate)
-            .map_err(|error| format!("{trusted}: {error}"))?;
+    let mut trusted = Vec::new();
+    if let Some(file) = ca {
+        let name = format!("--ca {}", file.display());
+        add_authority(&mut roots, file, &name)?;
+        trusted.push(name);
     }
-    if roots.is_empty() {
-        return Err(format!("{trusted}: no certificate in it (PEM)"));
+    let own = tls::data_folder()
+        .map(|folder| folder.join("ca.crt"))
+        .filter(|file| file.is_file());
+    match own {
+        Some(file) => {
+            let name = "liveserve's local authority".to_owned();
+            match add_authority(&mut roots, &file, &name) {
+                Ok(()) => trusted.push(name),
+                // Beside a --ca the user gave, a broken one of ours is not in the way.
+                Err(error) if trusted.is_empty() => return Err(error),
+                Err(error) => tracing::debug!("{error}"),
+            }
+        }
+        None if trusted.is_empty() => {
+            return Err("no local certificate authority to trust (liveserve --https makes it); for a server started with --cert, give the authority that signed it with --ca FILE".to_owned());
+        }
+        None => {}
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
@@ -419,7 +422,26 @@ fn trusting(ca: Option<&Path>) -> Result<(tokio_rustls::TlsConnector, String), S
         .map_err(|error| error.to_string())?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    Ok((tokio_rustls::TlsConnector::from(Arc::new(config)), trusted))
+    Ok((
+        tokio_rustls::TlsConnector::from(Arc::new(config)),
+        trusted.join(" or "),
+    ))
+}
+
+/// Adds the certificates in the PEM `file` to `roots`; `name` says which file in an error.
+fn add_authority(roots: &mut rustls::RootCertStore, file: &Path, name: &str) -> Result<(), String> {
+    let before = roots.len();
+    let certificates =
+        CertificateDer::pem_file_iter(file).map_err(|error| format!("{name}: {error}"))?;
+    for certificate in certificates.flatten() {
+        roots
+            .add(certificate)
+            .map_err(|error| format!("{name}: {error}"))?;
+    }
+    if roots.len() == before {
+        return Err(format!("{name}: no certificate in it (PEM)"));
+    }
+    Ok(())
 }
 
 /// Whether a handshake failed because the server's certificate is not trusted (rather than

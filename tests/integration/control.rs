@@ -217,7 +217,8 @@ async fn liveserve_reload_speaks_https_trusting_the_local_authority() {
 }
 
 /// A server started with `--cert` (here a self-signed one, as mkcert's authority would sign):
-/// `liveserve reload` trusts it when `--ca` names its authority, and otherwise says to.
+/// `liveserve reload` trusts it when `--ca` names its authority, and otherwise says to; the
+/// authority given does not stop it from trusting liveserve's own.
 #[tokio::test]
 async fn liveserve_reload_trusts_the_authority_given_with_ca() {
     let files = tempfile::tempdir().unwrap();
@@ -235,7 +236,7 @@ async fn liveserve_reload_trusts_the_authority_given_with_ca() {
     // liveserve's own authority, which did not sign it.
     let data = tempfile::tempdir().unwrap();
     let localhost = ["localhost".to_owned()];
-    Tls::local(
+    let local = Tls::local(
         &data.path().join("liveserve"),
         &localhost,
         &[crate::https::loopback()],
@@ -249,10 +250,17 @@ async fn liveserve_reload_trusts_the_authority_given_with_ca() {
     );
     assert!(String::from_utf8_lossy(&other.stderr).contains("--ca FILE"));
     let ca = cert_file.display().to_string();
-    let given = reload_command(&["--url".into(), url, "--ca".into(), ca], Some(data.path())).await;
+    let with_ca = |url: String| vec!["--url".into(), url, "--ca".into(), ca.clone()];
+    let given = reload_command(&with_ca(url), Some(data.path())).await;
     assert_eq!(given.status.code(), Some(0), "{given:?}");
     assert!(String::from_utf8_lossy(&given.stdout).contains(r#""all":true"#));
     server.stop().await;
+    // The --ca is trusted as well as liveserve's own: an --https server is still reached.
+    let https = TestServer::start_with(fixture(), move |config| config.tls = Some(local)).await;
+    let url = format!("https://localhost:{}/", https.addr.port());
+    let own = reload_command(&with_ca(url), Some(data.path())).await;
+    assert_eq!(own.status.code(), Some(0), "{own:?}");
+    https.stop().await;
 }
 
 /// `GET /__liveserve/status`, parsed.
