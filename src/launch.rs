@@ -2,6 +2,7 @@
 //! print where to go, serve until Ctrl-C or SIGTERM.
 
 use std::io::IsTerminal;
+use std::path::PathBuf;
 
 use anyhow::Context;
 
@@ -26,7 +27,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     raise_open_file_limit();
     let explain = |error| settings.explain(error);
     let mut config = cli.config().map_err(explain)?;
-    make_output_folder(&config);
+    let made_folder = make_output_folder(&config);
     let root = config.canonical_root().map_err(explain)?;
     config.settings_file = settings
         .file
@@ -37,6 +38,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     config.tls = cli.tls(&addresses).map_err(explain)?;
     let choice = cli.port_choice();
     let bound = listen::bind(&addresses, choice).map_err(explain)?;
+    made_folder.keep();
     if let PortChoice::FirstFreeFrom(first) = choice
         && bound.port != first
     {
@@ -177,18 +179,47 @@ fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
 
 /// With `--exec`, the folder to serve is the command's output, which a fresh checkout does not
 /// have yet (`liveserve dist --exec 'npm run build'`): it is made, empty, for the command to
-/// fill, and said so. (Nothing of the user's is touched: the folder did not exist.)
-fn make_output_folder(config: &Config) {
-    if config.exec.is_none() || config.root.exists() {
-        return;
+/// fill, and said so. Only the folder itself: its parent must exist (a mistyped path is still
+/// an error), and not for `--exec-restart` (a backend's pages are not its output). Nothing of
+/// the user's is touched: the folder did not exist; if start-up fails after all, it is removed
+/// again.
+fn make_output_folder(config: &Config) -> MadeFolder {
+    if config.exec.is_none() || config.exec_restart || config.root.exists() {
+        return MadeFolder(None);
     }
-    match std::fs::create_dir_all(&config.root) {
-        Ok(()) => eprintln!(
-            "liveserve: {} did not exist: made it, empty, for the --exec command to fill",
-            config.root.display()
-        ),
+    match std::fs::create_dir(&config.root) {
+        Ok(()) => {
+            eprintln!(
+                "liveserve: {} did not exist: made it, empty, for the --exec command to fill",
+                config.root.display()
+            );
+            MadeFolder(Some(config.root.clone()))
+        }
         // The usual error follows, from the check of the folder.
-        Err(error) => tracing::debug!("could not make {}: {error}", config.root.display()),
+        Err(error) => {
+            tracing::debug!("could not make {}: {error}", config.root.display());
+            MadeFolder(None)
+        }
+    }
+}
+
+/// A served folder made at start; removed when dropped before [`MadeFolder::keep`] (start-up
+/// failed: the user is left with what they had).
+struct MadeFolder(Option<PathBuf>);
+
+impl MadeFolder {
+    /// Start-up got through: the folder stays.
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for MadeFolder {
+    fn drop(&mut self) {
+        if let Some(folder) = self.0.take() {
+            // remove_dir only removes an empty folder: nothing can be lost.
+            let _ = std::fs::remove_dir(folder);
+        }
     }
 }
 

@@ -9,8 +9,9 @@
 //! restarted backend counts as up once the port `--proxy` forwards to accepts connections.
 
 use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use std::io::Write;
 
@@ -64,8 +65,11 @@ pub struct ExecSettings {
     /// accept connections.
     pub wait_for: Vec<String>,
     /// How long after a run ends its last writes may take to reach the watcher and its batch
-    /// to close (the quiet window, or a polling interval).
+    /// to close (the quiet window, at least [`MIN_SETTLE`]).
     pub settle: Duration,
+    /// How often polled folders are looked at: added to `settle` while any served folder is
+    /// polled (else a run's output is seen after its end, and taken for an edit).
+    pub poll_interval: Duration,
     /// `-v`: what a run sends the pages is logged, as other changes are.
     pub verbose: bool,
 }
@@ -81,6 +85,19 @@ impl Drop for Exec {
     }
 }
 
+/// How long, at least, the last writes of a run are given to reach the watcher: its events are
+/// queued by the time it exits, but a busy machine may take a while to read them. Builds take
+/// far longer than this, so it costs little.
+pub const MIN_SETTLE: Duration = Duration::from_millis(100);
+
+/// The watching of the served folders, as the end of a run waits for it.
+pub struct Output {
+    /// Their batcher: open while changes are still on their way to the hub.
+    pub open: watch::Receiver<bool>,
+    /// Whether any of them is polled (see [`super::Watcher::polls_some`]).
+    pub polled: Arc<AtomicBool>,
+}
+
 /// What starts runs after the first.
 pub struct Triggers {
     /// Says when a run is due (the sources changed, or the user edited what the build reads);
@@ -91,20 +108,19 @@ pub struct Triggers {
 }
 
 impl Exec {
-    /// Starts the first run. `output_open` is the served folders' batcher, open while changes
-    /// are still on their way to the hub.
+    /// Starts the first run.
     pub fn start(
         settings: ExecSettings,
         hub: Arc<ReloadHub>,
         triggers: Triggers,
-        output_open: watch::Receiver<bool>,
+        output: Output,
     ) -> Exec {
         let runner = Runner {
             settings,
             hub,
             sources: triggers.run_due,
             sources_open: triggers.sources_open,
-            output_open,
+            output,
             told_of_long_run: false,
             failing: false,
         };
@@ -120,7 +136,7 @@ struct Runner {
     /// See [`Triggers::run_due`].
     sources: mpsc::Receiver<()>,
     sources_open: watch::Receiver<bool>,
-    output_open: watch::Receiver<bool>,
+    output: Output,
     /// Whether the user was told that a run is taking long (see [`LONG_RUN`]).
     told_of_long_run: bool,
     /// Whether the last run failed.
@@ -131,8 +147,11 @@ struct Runner {
 enum Outcome {
     Succeeded,
     Failed(BuildFailure),
-    /// Stopped for a newer change (`--exec-restart`), or because the server is stopping.
-    Interrupted,
+    /// Stopped for a newer change (`--exec-restart`) after running this long (measured when
+    /// the change came: a backend may take seconds to stop).
+    Restarted {
+        ran_for: Duration,
+    },
 }
 
 impl Runner {
@@ -147,21 +166,23 @@ impl Runner {
             while self.sources.try_recv().is_ok() {}
             again = false;
             self.hub.build_started();
-            let started = Instant::now();
-            let followed_at_once = match self.run_once(&mut again).await {
+            let outcome = self.run_once(&mut again).await;
+            // Before the settle time: whatever the run wrote is older than this.
+            let ended = SystemTime::now();
+            let followed_at_once = match outcome {
                 Outcome::Succeeded => {
                     self.settle().await;
-                    self.succeeded();
+                    self.succeeded(ended);
                     self.next_run_due(again)
                 }
                 Outcome::Failed(failure) => {
                     self.settle().await;
                     tracing::warn!("{}: {}", failure.command, failure.status);
-                    self.hub.build_failed(failure);
+                    self.hub.build_failed(failure, ended);
                     self.failing = true;
                     self.next_run_due(again)
                 }
-                Outcome::Interrupted => started.elapsed() < QUICK_RESTART,
+                Outcome::Restarted { ran_for } => ran_for < QUICK_RESTART,
             };
             back_to_back = if followed_at_once {
                 back_to_back + 1
@@ -178,8 +199,8 @@ impl Runner {
 
     /// The run is done and good: what it changed goes to the pages; said on stderr when it
     /// ends a failure (and, with `-v`, what the pages were sent, as for any change).
-    fn succeeded(&mut self) {
-        let sent = self.hub.build_succeeded();
+    fn succeeded(&mut self, ended: SystemTime) {
+        let sent = self.hub.build_succeeded(ended);
         if std::mem::take(&mut self.failing) {
             tracing::info!("{}: succeeded again", self.settings.command);
         }
@@ -206,6 +227,7 @@ impl Runner {
                 output,
             })
         };
+        let started = Instant::now();
         let mut child = match shell(&command).spawn() {
             Ok(child) => child,
             Err(error) => return failed(format!("could not start: {error}"), String::new()),
@@ -230,7 +252,7 @@ impl Runner {
                     long_run = None;
                     self.told_of_long_run = true;
                     tracing::warn!(
-                        "--exec: {command} is still running after {} s; the pages get what it writes once it exits (a command that keeps running, such as sass --watch or a server, needs --exec-restart)",
+                        "--exec: {command} is still running after {} s; the pages get what it writes once it exits. If it never exits (sass --watch, a server), give --exec-restart",
                         LONG_RUN.as_secs()
                     );
                 }
@@ -253,9 +275,10 @@ impl Runner {
                 }
                 changed = self.sources.recv(), if !self.sources.is_closed() || !self.sources.is_empty() => match changed {
                     Some(()) if self.settings.restart => {
+                        let ran_for = started.elapsed();
                         group.stop(&mut child).await;
                         *again = true;
-                        return Outcome::Interrupted;
+                        return Outcome::Restarted { ran_for };
                     }
                     Some(()) => *again = true,
                     // No sources to watch: the run goes on undisturbed.
@@ -267,7 +290,7 @@ impl Runner {
                     // The backend behind the pages is new: every page reloads, once, together
                     // with whatever it wrote.
                     self.hub.publish(&Changed::Everything);
-                    self.succeeded();
+                    self.succeeded(SystemTime::now());
                 }
             }
         }
@@ -276,8 +299,12 @@ impl Runner {
     /// Waits until the run's last writes have reached the hub: the watcher has read them (the
     /// settle time) and the batch they are in has been told.
     async fn settle(&mut self) {
-        tokio::time::sleep(self.settings.settle).await;
-        let told = self.output_open.wait_for(|open| !open);
+        let mut settle = self.settings.settle;
+        if self.output.polled.load(Ordering::Relaxed) {
+            settle += self.settings.poll_interval;
+        }
+        tokio::time::sleep(settle).await;
+        let told = self.output.open.wait_for(|open| !open);
         let _ = tokio::time::timeout(super::batcher::MAX_BURST, told).await;
     }
 }

@@ -8,6 +8,7 @@ use std::fs::Metadata;
 use std::hash::BuildHasher;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use tokio::sync::{broadcast, watch};
 
@@ -61,6 +62,8 @@ struct State {
     generation: u64,
     /// An `--exec` run is under way: changes wait for its end.
     building: bool,
+    /// When the last run ended: what it wrote is older.
+    build_ended: Option<SystemTime>,
     /// Changes held back since the last good run.
     held: Option<Changed>,
     /// The last run failed: pages show it, new ones at once.
@@ -76,9 +79,19 @@ pub struct ReloadHub {
     state: Mutex<State>,
     sender: broadcast::Sender<Arc<ServerMessage>>,
     served: Option<ServedFiles>,
-    /// True while a batch of changes is still on its way (see `batcher::run`).
-    batch_open: watch::Receiver<bool>,
+    /// Each batcher's flag, true while a batch of changes is still on its way (see
+    /// `batcher::run`): the served folders', and with `--exec` its sources' (a saved fix is
+    /// a build coming, not yet the last build's failure).
+    batches_open: Vec<watch::Receiver<bool>>,
     pages: ConnectedPages,
+}
+
+/// What [`ReloadHub::start_build_unless_under_way`] found.
+pub enum BuildStart {
+    /// A run was under way, or due, already.
+    UnderWay,
+    /// None was; one is now marked as started. `last_ended`: when the one before ended.
+    Started { last_ended: Option<SystemTime> },
 }
 
 /// Where the changes stand, for `/__liveserve/status`.
@@ -96,12 +109,12 @@ pub struct Progress {
 
 impl ReloadHub {
     /// `served` takes what the server says of the files it serves (see [`ReloadHub::served`]);
-    /// `batch_open` is the batcher's.
+    /// `batches_open` are the batchers' flags.
     pub fn new(
         full_reload: bool,
         hello: HelloInfo,
         served: Option<ServedFiles>,
-        batch_open: watch::Receiver<bool>,
+        batches_open: Vec<watch::Receiver<bool>>,
     ) -> Self {
         // A random id per process: a page that reconnects to a different id knows the server
         // restarted. std's RandomState is randomly seeded, which is all we need here.
@@ -113,7 +126,7 @@ impl ReloadHub {
             state: Mutex::new(State::default()),
             sender: broadcast::channel(BACKLOG).0,
             served,
-            batch_open,
+            batches_open,
             pages: ConnectedPages::default(),
         }
     }
@@ -160,18 +173,26 @@ impl ReloadHub {
         self.lock().building = true;
     }
 
-    /// Marks a run as started, unless one is already under way (or due); says whether it did.
-    /// One step, so a run that ends meanwhile cannot leave a change neither held nor run for.
-    pub fn start_build_unless_under_way(&self) -> bool {
+    /// Marks a run as started, unless one is already under way (or due). One step, so a run
+    /// that ends meanwhile cannot leave a change neither held nor run for.
+    pub fn start_build_unless_under_way(&self) -> BuildStart {
         let mut state = self.lock();
-        !std::mem::replace(&mut state.building, true)
+        if std::mem::replace(&mut state.building, true) {
+            BuildStart::UnderWay
+        } else {
+            BuildStart::Started {
+                last_ended: state.build_ended,
+            }
+        }
     }
 
     /// The run succeeded: a shown failure goes away, and everything held goes out as one
-    /// change (nothing, when the run changed nothing).
-    pub fn build_succeeded(&self) -> Option<ServerMessage> {
+    /// change (nothing, when the run changed nothing). `ended`: when the run ended, before its
+    /// writes settled.
+    pub fn build_succeeded(&self, ended: SystemTime) -> Option<ServerMessage> {
         let mut state = self.lock();
         state.building = false;
+        state.build_ended = Some(ended);
         if state.failure.take().is_some() {
             let _ = self
                 .sender
@@ -183,9 +204,10 @@ impl ReloadHub {
 
     /// The run failed: pages show `failure` over their content, which stays as it was (what the
     /// run wrote waits for the next good run).
-    pub fn build_failed(&self, failure: BuildFailure) {
+    pub fn build_failed(&self, failure: BuildFailure, ended: SystemTime) {
         let mut state = self.lock();
         state.building = false;
+        state.build_ended = Some(ended);
         state.failure = Some(failure.clone());
         let message = ServerMessage::Build {
             failure: Some(failure),
@@ -225,7 +247,7 @@ impl ReloadHub {
         let state = self.lock();
         Progress {
             generation: state.generation,
-            pending: state.building || *self.batch_open.borrow(),
+            pending: state.building || self.batches_open.iter().any(|open| *open.borrow()),
             building: state.building,
             failure: state.failure.clone(),
         }

@@ -11,14 +11,17 @@ mod ignore_rules;
 mod known_files;
 mod watcher;
 
+use std::collections::HashSet;
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use tokio::sync::{mpsc, watch};
 
 pub use batcher::DEFAULT_QUIET;
 pub use connected_pages::PageStatus;
+use hub::BuildStart;
 pub use hub::{HelloInfo, Published, ReloadHub};
 pub use ignore_rules::{BadPattern, IgnoreRules};
 pub use watcher::{DEFAULT_BACKLOG, DEFAULT_POLL_INTERVAL, Polling};
@@ -87,11 +90,8 @@ impl Reloading {
         // A run is due: for a change to the sources, or for an edit in a served folder that a
         // build reads (a backend restarted for a stylesheet edit would only reload every page).
         let (run_due_tx, run_due) = mpsc::channel(1);
-        let edited_inputs =
-            (!inside_sources.is_empty() && !config.exec_restart).then(|| EditedInputs {
-                folders: inside_sources.into(),
-                run_due: run_due_tx.clone(),
-            });
+        let edited_inputs = (!inside_sources.is_empty() && !config.exec_restart)
+            .then(|| EditedInputs::new(inside_sources, run_due_tx.clone()));
         let options = WatchOptions {
             backlog: config.watch_backlog,
             polling: config.polling,
@@ -111,11 +111,12 @@ impl Reloading {
             errors: config.browser_errors,
         };
         let (output_open_tx, output_open) = watch::channel(false);
+        let (sources_open_tx, sources_open) = watch::channel(false);
         let hub = Arc::new(ReloadHub::new(
             config.full_reload,
             hello,
             Some(served),
-            output_open.clone(),
+            vec![output_open.clone(), sources_open.clone()],
         ));
         let timing = batcher::Timing {
             quiet: config.quiet_window,
@@ -140,7 +141,7 @@ impl Reloading {
                         return;
                     };
                     if let Some(inputs) = &edited_inputs {
-                        inputs.start_a_run_if_edited(&changed, &publisher);
+                        inputs.start_a_run_if_edited(&changed, &publisher).await;
                     }
                     let message = publisher.publish(&changed);
                     if verbose {
@@ -159,7 +160,6 @@ impl Reloading {
         ));
         let exec = match &config.exec {
             Some(command) => {
-                let (sources_open_tx, sources_open) = watch::channel(false);
                 let sources_watcher = if sources.is_empty() {
                     None
                 } else {
@@ -184,10 +184,6 @@ impl Reloading {
                     ));
                     Some(watcher)
                 };
-                let mut settle = config.quiet_window.max(MIN_SETTLE);
-                if config.polling == Polling::Always {
-                    settle += config.poll_interval;
-                }
                 let settings = ExecSettings {
                     command: command.clone(),
                     restart: config.exec_restart,
@@ -196,7 +192,8 @@ impl Reloading {
                         .iter()
                         .map(|route| route.authority().to_string())
                         .collect(),
-                    settle,
+                    settle: config.quiet_window.max(exec::MIN_SETTLE),
+                    poll_interval: config.poll_interval,
                     verbose: config.verbose,
                 };
                 let exec = Exec::start(
@@ -206,7 +203,10 @@ impl Reloading {
                         run_due,
                         sources_open,
                     },
-                    output_open,
+                    exec::Output {
+                        open: output_open,
+                        polled: watcher.polls_some(),
+                    },
                 );
                 Some((exec, sources_watcher))
             }
@@ -228,8 +228,7 @@ impl Reloading {
             swap: !config.full_reload,
             errors: config.browser_errors,
         };
-        let (_, never_open) = watch::channel(false);
-        let hub = ReloadHub::new(config.full_reload, hello, None, never_open);
+        let hub = ReloadHub::new(config.full_reload, hello, None, Vec::new());
         Reloading {
             hub: Arc::new(hub),
             watcher: None,
@@ -282,35 +281,92 @@ fn leave_out_served_folders(source: &mut Tree, served: &[Tree], restart: bool) -
 /// (Tailwind scans the pages it styles). What the build writes there arrives while its run is
 /// under way and is simply published after it; an edit there while no run is under way is the
 /// user's, and runs the build.
+///
+/// While a run is under way, a build's writes and the user's edits look alike. The files the
+/// user edited between runs tell them apart: an edit of one of those during a run runs the
+/// build once more after it. Between runs, a file written after the last run ended is the
+/// user's; a late event of the run's own output is not (its time is before that end), so the
+/// output never becomes one of those files, which would run the build after every run.
 #[derive(Clone)]
 struct EditedInputs {
     folders: Arc<[PathBuf]>,
     run_due: mpsc::Sender<()>,
+    /// The files there that the user edited between runs (at most [`EDITED_FILES`]).
+    edited: Arc<Mutex<HashSet<PathBuf>>>,
 }
 
+/// How many edited files [`EditedInputs`] remembers; past that it starts again (a forgotten
+/// file's edit during a run waits for the user's next edit).
+const EDITED_FILES: usize = 4096;
+
 impl EditedInputs {
+    fn new(folders: Vec<PathBuf>, run_due: mpsc::Sender<()>) -> EditedInputs {
+        EditedInputs {
+            folders: folders.into(),
+            run_due,
+            edited: Arc::default(),
+        }
+    }
+
     /// Called for each batch of the served folders before it is published: when it touches
     /// these folders and no run is under way, one starts, and the batch is held for it, so the
-    /// pages get one update for the edit and what the run made of it.
-    fn start_a_run_if_edited(&self, changed: &Changed, hub: &ReloadHub) {
-        let touched = match changed {
-            Changed::Everything => true,
-            Changed::Files(changes) => changes.iter().any(|change| {
+    /// pages get one update for the edit and what the run made of it. A batch during a run
+    /// that touches files the user edited before queues one more run. "Everything changed"
+    /// (events were lost) says nothing of who changed what, and runs nothing.
+    async fn start_a_run_if_edited(&self, changed: &Changed, hub: &ReloadHub) {
+        let Changed::Files(changes) = changed else {
+            return;
+        };
+        let touched: Vec<PathBuf> = changes
+            .iter()
+            .filter(|change| {
                 self.folders
                     .iter()
                     .any(|folder| change.file.starts_with(folder))
-            }),
-        };
-        if touched && hub.start_build_unless_under_way() {
-            let _ = self.run_due.try_send(());
+            })
+            .map(|change| change.file.clone())
+            .collect();
+        if touched.is_empty() {
+            return;
+        }
+        match hub.start_build_unless_under_way() {
+            BuildStart::Started { last_ended } => {
+                let _ = self.run_due.try_send(());
+                if let Some(ended) = last_ended {
+                    self.remember_edited(touched, ended).await;
+                }
+            }
+            BuildStart::UnderWay => {
+                let edited = self.edited.lock().unwrap_or_else(|e| e.into_inner());
+                if touched.iter().any(|file| edited.contains(file)) {
+                    let _ = self.run_due.try_send(());
+                }
+            }
         }
     }
-}
 
-/// How long, at least, the last writes of an `--exec` run are given to reach the watcher: its
-/// events are queued by the time it exits, but a busy machine may take a while to read them.
-/// Builds take far longer than this, so it costs little.
-const MIN_SETTLE: std::time::Duration = std::time::Duration::from_millis(100);
+    /// Remembers those of `files` written after `run_ended` (they are the user's). Looks at
+    /// their times off the async threads.
+    async fn remember_edited(&self, files: Vec<PathBuf>, run_ended: SystemTime) {
+        let edited = self.edited.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            let after_the_run: Vec<PathBuf> = files
+                .into_iter()
+                .filter(|file| {
+                    std::fs::metadata(file)
+                        .and_then(|metadata| metadata.modified())
+                        .is_ok_and(|modified| modified > run_ended)
+                })
+                .collect();
+            let mut edited = edited.lock().unwrap_or_else(|e| e.into_inner());
+            if edited.len() + after_the_run.len() > EDITED_FILES {
+                edited.clear();
+            }
+            edited.extend(after_the_run);
+        })
+        .await;
+    }
+}
 
 /// Starts watching `trees` (off the async threads: a large tree takes a while); returns what it
 /// observes, and the watcher (dropping it stops watching).

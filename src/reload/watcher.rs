@@ -136,6 +136,8 @@ pub struct Watcher {
     first_served: FirstServed,
     /// How many folders were watched natively and by polling once the first walk was done.
     pub at_start: (usize, usize),
+    /// See [`Watcher::polls_some`].
+    polls_some: Arc<AtomicBool>,
 }
 
 /// A folder to watch, with everything below it that its rules do not ignore.
@@ -167,8 +169,10 @@ impl Watcher {
         let backends = Backends::new(forward, options.poll_interval, native);
         let polled = polled_subtrees(&trees, &options);
         let first_served = FirstServed::default();
+        let polls_some = Arc::new(AtomicBool::new(false));
         let mut thread = WatchThread {
             first_served: first_served.clone(),
+            polls_some: polls_some.clone(),
             settings_file: options.settings_file,
             trees,
             backends,
@@ -210,6 +214,7 @@ impl Watcher {
             input,
             first_served,
             at_start,
+            polls_some,
         })
     }
 }
@@ -258,6 +263,12 @@ fn polled_subtrees(trees: &[Tree], options: &WatchOptions) -> Vec<PathBuf> {
 }
 
 impl Watcher {
+    /// True once any folder is polled (from the start, or since events were found lost
+    /// there): its changes may take a polling interval to be seen.
+    pub fn polls_some(&self) -> Arc<AtomicBool> {
+        self.polls_some.clone()
+    }
+
     pub fn notices(&self) -> Notices {
         Notices {
             input: self.input.clone(),
@@ -278,6 +289,8 @@ struct Stopped;
 struct WatchThread {
     /// Shared with [`Notices`].
     first_served: FirstServed,
+    /// Shared with [`Watcher::polls_some`].
+    polls_some: Arc<AtomicBool>,
     /// See [`WatchOptions::settings_file`].
     settings_file: Option<PathBuf>,
     trees: Vec<Tree>,
@@ -411,7 +424,7 @@ impl WatchThread {
             .collect();
         self.backends.unwatch(native);
         for (folder, backend) in self.backends.watch(folders) {
-            self.watched.insert(folder, backend);
+            self.note_watched(folder, backend);
         }
     }
 
@@ -594,10 +607,17 @@ impl WatchThread {
             if let Some(tree) = self.tree_of(&folder) {
                 self.trees[tree].rules.load_gitignore(&folder);
             }
-            self.watched.insert(folder.clone(), backend);
+            self.note_watched(folder.clone(), backend);
             newly_watched.insert(folder);
         }
         newly_watched
+    }
+
+    fn note_watched(&mut self, folder: PathBuf, backend: Backend) {
+        if backend == Backend::Poll {
+            self.polls_some.store(true, Ordering::Relaxed);
+        }
+        self.watched.insert(folder, backend);
     }
 
     fn is_polled(&self, folder: &Path) -> bool {

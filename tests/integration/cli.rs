@@ -199,9 +199,27 @@ impl Running {
 }
 
 impl Drop for Running {
+    /// Stopped as a user does (SIGTERM), so that liveserve stops what `--exec` started even
+    /// when a test fails; killed if it has not exited after [`TIMEOUT`].
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        if !matches!(self.child.try_wait(), Ok(None)) {
+            return;
+        }
+        let Ok(pid) = libc::pid_t::try_from(self.child.id()) else {
+            return;
+        };
+        // SAFETY: kill(2) on our own child, which has not been reaped (try_wait above).
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let (exited, watchdog) = mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if watchdog.recv_timeout(TIMEOUT).is_err() {
+                // SAFETY: as above; the child is reaped only after this has run or `exited`
+                // was sent.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        });
         let _ = self.child.wait();
+        let _ = exited.send(());
     }
 }
 

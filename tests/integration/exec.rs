@@ -486,6 +486,51 @@ async fn an_edit_in_a_served_folder_the_build_reads_runs_it_once_with_one_update
     server.stop().await;
 }
 
+/// A page the user edited before, edited again while a run is under way (the run read it
+/// before that edit): the build runs once more after it, and reads the new page. What the
+/// build writes there does not run it again.
+#[tokio::test]
+async fn a_page_edited_again_during_a_run_runs_the_build_once_more() {
+    let project = Project::new();
+    let sources = project.sources.path();
+    write(sources, "dist/index.html", b"<html><body>x</body></html>");
+    let gate = project.shared("gate");
+    std::fs::write(&gate, "").unwrap();
+    // The build reads the page, then waits at the gate, then writes what it read.
+    project.script(&format!(
+        "echo >> {started}
+wc -c < {page} > {read}
+echo run >> {log}
+while [ ! -e {gate} ]; do sleep 0.01; done
+cp {read} {size}
+",
+        started = q(&project.shared("started")),
+        page = q(&sources.join("dist/index.html")),
+        read = q(&project.shared("read")),
+        log = q(&project.shared("runs.log")),
+        gate = q(&gate),
+        size = q(&sources.join("dist/size.txt")),
+    ));
+    let dist = sources.join("dist");
+    let server = project.serve_with(move |config| config.root = dist).await;
+    project.wait_for_lines("runs.log", 1).await;
+    wait_until_settled(&server).await;
+    let dist = sources.join("dist");
+    std::fs::remove_file(&gate).unwrap();
+    write(&dist, "index.html", b"<html><body>edited</body></html>");
+    project.wait_for_lines("runs.log", 2).await;
+    // The run has read the page: it is edited again before the run ends.
+    let last = b"<html><body>edited again, longer</body></html>";
+    write(&dist, "index.html", last);
+    std::fs::write(&gate, "").unwrap();
+    project.wait_for_lines("runs.log", 3).await;
+    wait_until_settled(&server).await;
+    let size = server.get("/size.txt").await.text();
+    assert_eq!(size.trim(), last.len().to_string(), "the last run read it");
+    project.assert_lines_stay("runs.log", 3).await;
+    server.stop().await;
+}
+
 /// `liveserve . --watch . --exec 'sass style.scss style.css'`: the output beside its source, in
 /// a folder that is both served and the sources. An edit runs the build once, with one update,
 /// and what the build writes does not run it again.
@@ -536,6 +581,30 @@ fn a_missing_output_folder_is_made_for_the_command_to_fill() {
     assert!(crate::cli::http_get(port, "/").contains("<p>built</p>"));
 }
 
+/// A start that fails after the output folder was made leaves nothing behind, and an output
+/// folder whose parent is missing (a mistyped path) is an error, not made.
+#[test]
+fn a_failed_start_leaves_no_output_folder_behind() {
+    let project = tempfile::tempdir().unwrap();
+    let dist = project.path().join("dist");
+    let output = liveserve()
+        .arg(&dist)
+        .args(["--port", "0", "--exec", "true", "--watch"])
+        .arg(project.path().join("missing"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(!dist.exists(), "the folder made for the output is removed");
+    let mistyped = project.path().join("dsit").join("out");
+    let output = liveserve()
+        .arg(&mistyped)
+        .args(["--port", "0", "--exec", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(!project.path().join("dsit").exists());
+}
+
 /// A command that never exits (`sass --watch`) in place of a build: the real binary says, after
 /// 10 s, that the pages get its output only once it exits, and what to use instead.
 #[test]
@@ -549,7 +618,7 @@ fn a_build_that_does_not_exit_is_pointed_out() {
     // Said after 10 s: the deadline allows for that.
     let mut stderr = Stderr::of(&mut running, Duration::from_secs(10) + TIMEOUT);
     let said = stderr.until("still running after 10 s");
-    assert!(said.contains("needs --exec-restart"), "{said}");
+    assert!(said.contains("give --exec-restart"), "{said}");
     // Stopped as a user does, so it stops the command too.
     running.terminate();
 }
