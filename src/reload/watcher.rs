@@ -183,11 +183,10 @@ impl Watcher {
             reporting: true,
         };
         for root in thread.roots() {
-            // A root must be watched, or nothing below it would ever reload.
-            if !thread
-                .watch_folders(std::slice::from_ref(&root))
-                .contains(&root)
-            {
+            // A root must be watched, or nothing below it would ever reload. (A --watch folder
+            // inside the served one is watched already, by the walk of that tree.)
+            thread.watch_folders(std::slice::from_ref(&root));
+            if !thread.watched.contains_key(&root) {
                 return Err(WatchError::Root(root.display().to_string()));
             }
             // Without reporting nothing is sent, so nothing can stop it.

@@ -201,6 +201,29 @@ async fn a_normal_write_is_one_reload_with_its_path() {
     server.stop().await;
 }
 
+/// `liveserve . --watch templates`: a watched folder inside the served one (watched already by
+/// the walk of the served folder; the start failed on it) reloads every page, as `--watch`
+/// says, and the rest of the served folder still updates by path.
+#[tokio::test]
+async fn a_watch_folder_inside_the_served_one_reloads_and_the_rest_updates_by_path() {
+    let root = page_site();
+    let inside = root.path().join("css");
+    let server = TestServer::start_with(root, move |config| config.watch = vec![inside]).await;
+    let (mut client, _) = Client::connect(&server).await;
+    write(server.root.path(), "css/site.css", b"body{color:red}");
+    let message = client.next().await;
+    assert!(
+        matches!(&message, ServerMessage::Reload { all: true, .. }),
+        "{message:?}"
+    );
+    write(server.root.path(), "page.html", b"<body>two</body>");
+    assert_eq!(paths(&client.next().await), ["/page.html"]);
+    client
+        .assert_nothing_before_sentinel(server.root.path())
+        .await;
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn a_stylesheet_write_is_a_css_message() {
     let server = TestServer::start(page_site()).await;
