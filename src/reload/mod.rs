@@ -74,6 +74,7 @@ impl Reloading {
         // they are what the pages are made from (a backend's templates): a change reloads.
         let mut sources = Vec::new();
         let mut inside_sources = Vec::new();
+        let mut sources_served = Vec::new();
         for folder in checked.watch_folders {
             let mut watched = tree(folder, None)?;
             if config.exec.is_some() {
@@ -81,6 +82,12 @@ impl Reloading {
                 let served_itself = served.contains(&watched.root);
                 inside_sources.extend(served);
                 if !served_itself {
+                    if trees
+                        .iter()
+                        .any(|tree| watched.root.starts_with(&tree.root))
+                    {
+                        sources_served.push(watched.root.clone());
+                    }
                     sources.push(watched);
                 }
             } else {
@@ -112,6 +119,10 @@ impl Reloading {
         };
         let (output_open_tx, output_open) = watch::channel(false);
         let (sources_open_tx, sources_open) = watch::channel(false);
+        let served_sources = (!sources_served.is_empty()).then(|| ServedSources {
+            folders: sources_served.into(),
+            open: sources_open.clone(),
+        });
         let hub = Arc::new(ReloadHub::new(
             config.full_reload,
             hello,
@@ -136,12 +147,16 @@ impl Reloading {
                 let publisher = publisher.clone();
                 let known = known.clone();
                 let edited_inputs = edited_inputs.clone();
+                let served_sources = served_sources.clone();
                 async move {
                     let Some(changed) = without_unchanged(changed, known).await else {
                         return;
                     };
                     if let Some(inputs) = &edited_inputs {
                         inputs.start_a_run_if_edited(&changed, &publisher).await;
+                    }
+                    if let Some(sources) = &served_sources {
+                        sources.wait_for_their_run(&changed, &publisher).await;
                     }
                     let message = publisher.publish(&changed);
                     if verbose {
@@ -365,6 +380,47 @@ impl EditedInputs {
             edited.extend(after_the_run);
         })
         .await;
+    }
+}
+
+/// Sources of `--exec` inside a served folder (`liveserve . --watch src --exec 'esbuild …'`):
+/// both watchers see a save there, the sources' one to run the command, the served one to tell
+/// the pages. Told at once, the pages would get two updates for one save (the source, then the
+/// output); a page that loads the source itself would reload before the run, and a proxied
+/// page would reload while its backend restarts. So a batch of the served folder that touches
+/// the sources waits until the sources' batch has started the run, and is then held for it.
+#[derive(Clone)]
+struct ServedSources {
+    folders: Arc<[PathBuf]>,
+    /// The sources' batcher: open while their changes are on their way.
+    open: watch::Receiver<bool>,
+}
+
+/// How long a batch of [`ServedSources`] waits for the sources' watcher to see the same save
+/// (it never does for a file its rules ignore).
+const SOURCES_LAG: std::time::Duration = std::time::Duration::from_millis(100);
+
+impl ServedSources {
+    async fn wait_for_their_run(&self, changed: &Changed, hub: &ReloadHub) {
+        let Changed::Files(changes) = changed else {
+            return;
+        };
+        let touched = changes.iter().any(|change| {
+            self.folders
+                .iter()
+                .any(|folder| change.file.starts_with(folder))
+        });
+        if !touched || hub.progress().building {
+            return;
+        }
+        let mut open = self.open.clone();
+        let seen = tokio::time::timeout(SOURCES_LAG, open.wait_for(|open| *open))
+            .await
+            .is_ok_and(|opened| opened.is_ok());
+        if seen {
+            let told = open.wait_for(|open| !open);
+            let _ = tokio::time::timeout(batcher::MAX_BURST, told).await;
+        }
     }
 }
 

@@ -561,6 +561,42 @@ async fn a_build_writing_beside_its_sources_in_the_served_folder_runs_once_per_e
     server.stop().await;
 }
 
+/// `liveserve . --watch src --exec 'esbuild src/app.ts --outfile=app.js'`: the sources inside
+/// the served folder are seen by both watchers; a save there is one update, after the run, with
+/// the source and the output together.
+#[tokio::test]
+async fn a_save_in_sources_inside_the_served_folder_is_one_update_after_the_run() {
+    let shared = tempfile::tempdir().unwrap();
+    let root = site(&[("index.html", b"<p>x</p>"), ("src/app.js", b"1")]);
+    let (source, output) = (root.path().join("src/app.js"), root.path().join("app.js"));
+    let log = shared.path().join("runs.log");
+    let build = format!("cp {} {}; echo run >> {}", q(&source), q(&output), q(&log));
+    let sources = root.path().join("src");
+    let server = TestServer::start_with(root, move |config| {
+        config.watch = vec![sources];
+        config.exec = Some(build);
+    })
+    .await;
+    let runs = || std::fs::read_to_string(&log).map_or(0, |text| text.lines().count());
+    let first_run = async {
+        while runs() < 1 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(TIMEOUT, first_run).await.unwrap();
+    wait_until_settled(&server).await;
+    let (mut page, _) = Client::connect(&server).await;
+    write(server.root.path(), "src/app.js", b"2");
+    let mut named = paths(&page.next().await);
+    named.sort();
+    assert_eq!(named, ["/app.js", "/src/app.js"]);
+    assert_eq!(runs(), 2);
+    assert_eq!(server.get("/app.js").await.text(), "2");
+    page.assert_nothing_before_sentinel(server.root.path())
+        .await;
+    server.stop().await;
+}
+
 /// A fresh checkout has no output folder yet (`liveserve dist --exec 'npm run build'`): it is
 /// made, said so, and served once the command has filled it.
 #[test]
