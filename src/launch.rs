@@ -38,7 +38,6 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     config.tls = cli.tls(&addresses).map_err(explain)?;
     let choice = cli.port_choice();
     let bound = listen::bind(&addresses, choice).map_err(explain)?;
-    made_folder.keep();
     if let PortChoice::FirstFreeFrom(first) = choice
         && bound.port != first
     {
@@ -70,6 +69,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
             prepared = app::prepare(config.clone()) => prepared?,
             () = &mut shutdown => return Ok(()),
         };
+        made_folder.keep();
         let scheme = if config.tls.is_some() {
             "https"
         } else {

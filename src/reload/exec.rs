@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 
 use crate::protocol::{BuildFailure, Changed};
 use crate::reload::ReloadHub;
+use crate::reload::hub::RunTimes;
 
 /// The end of a run's output the pages are shown.
 const TAIL_LINES: usize = 40;
@@ -44,7 +45,7 @@ const PORT_RETRY: Duration = Duration::from_millis(50);
 /// After this many runs in a row, each followed at once by another for changes made while it
 /// ran, the command most likely writes into its own sources: the user is told (a run is never
 /// skipped for it: a long build and a busy editor look the same).
-const RUNS_IN_A_LOOP: u32 = 5;
+pub(super) const RUNS_IN_A_LOOP: u32 = 5;
 
 /// A build still running after this long may be one that never exits: the user is told once
 /// what that means for the pages.
@@ -166,19 +167,22 @@ impl Runner {
             while self.sources.try_recv().is_ok() {}
             again = false;
             self.hub.build_started();
+            let started = SystemTime::now();
             let outcome = self.run_once(&mut again).await;
-            // Before the settle time: whatever the run wrote is older than this.
-            let ended = SystemTime::now();
+            if !matches!(outcome, Outcome::Restarted { .. }) {
+                let exited = SystemTime::now();
+                self.hub.run_exited(RunTimes { started, exited });
+            }
             let followed_at_once = match outcome {
                 Outcome::Succeeded => {
                     self.settle().await;
-                    self.succeeded(ended);
+                    self.succeeded();
                     self.next_run_due(again)
                 }
                 Outcome::Failed(failure) => {
                     self.settle().await;
                     tracing::warn!("{}: {}", failure.command, failure.status);
-                    self.hub.build_failed(failure, ended);
+                    self.hub.build_failed(failure);
                     self.failing = true;
                     self.next_run_due(again)
                 }
@@ -199,8 +203,8 @@ impl Runner {
 
     /// The run is done and good: what it changed goes to the pages; said on stderr when it
     /// ends a failure (and, with `-v`, what the pages were sent, as for any change).
-    fn succeeded(&mut self, ended: SystemTime) {
-        let sent = self.hub.build_succeeded(ended);
+    fn succeeded(&mut self) {
+        let sent = self.hub.build_succeeded();
         if std::mem::take(&mut self.failing) {
             tracing::info!("{}: succeeded again", self.settings.command);
         }
@@ -290,7 +294,7 @@ impl Runner {
                     // The backend behind the pages is new: every page reloads, once, together
                     // with whatever it wrote.
                     self.hub.publish(&Changed::Everything);
-                    self.succeeded(SystemTime::now());
+                    self.succeeded();
                 }
             }
         }

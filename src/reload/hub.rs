@@ -62,8 +62,10 @@ struct State {
     generation: u64,
     /// An `--exec` run is under way: changes wait for its end.
     building: bool,
-    /// When the last run ended: what it wrote is older.
-    build_ended: Option<SystemTime>,
+    /// The run under way has exited; what it wrote is on its way to the hub.
+    settling: bool,
+    /// When the last run that exited ran.
+    last_run: Option<RunTimes>,
     /// Changes held back since the last good run.
     held: Option<Changed>,
     /// The last run failed: pages show it, new ones at once.
@@ -86,12 +88,22 @@ pub struct ReloadHub {
     pages: ConnectedPages,
 }
 
-/// What [`ReloadHub::start_build_unless_under_way`] found.
-pub enum BuildStart {
-    /// A run was under way, or due, already.
-    UnderWay,
-    /// None was; one is now marked as started. `last_ended`: when the one before ended.
-    Started { last_ended: Option<SystemTime> },
+/// When an `--exec` run ran: from just before it started to just after it exited. What it
+/// wrote was written in between (what the user writes later is newer).
+#[derive(Debug, Clone, Copy)]
+pub struct RunTimes {
+    pub started: SystemTime,
+    pub exited: SystemTime,
+}
+
+/// Where the `--exec` runs stand, for telling their writes from the user's edits.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildState {
+    /// A run is under way (or due).
+    pub building: bool,
+    /// ...and it has exited: its writes are settling (`last_run` is its).
+    pub settling: bool,
+    pub last_run: Option<RunTimes>,
 }
 
 /// Where the changes stand, for `/__liveserve/status`.
@@ -170,29 +182,44 @@ impl ReloadHub {
 
     /// An `--exec` run starts: changes are held until it ends.
     pub fn build_started(&self) {
-        self.lock().building = true;
+        let mut state = self.lock();
+        state.building = true;
+        state.settling = false;
     }
 
-    /// Marks a run as started, unless one is already under way (or due). One step, so a run
-    /// that ends meanwhile cannot leave a change neither held nor run for.
-    pub fn start_build_unless_under_way(&self) -> BuildStart {
+    /// Marks a run as started, unless one is already under way (or due); says whether it did.
+    /// One step, so a run that ends meanwhile cannot leave a change neither held nor run for.
+    pub fn start_build_unless_under_way(&self) -> bool {
         let mut state = self.lock();
-        if std::mem::replace(&mut state.building, true) {
-            BuildStart::UnderWay
-        } else {
-            BuildStart::Started {
-                last_ended: state.build_ended,
-            }
+        let started = !std::mem::replace(&mut state.building, true);
+        if started {
+            state.settling = false;
+        }
+        started
+    }
+
+    /// The run under way has exited (it ran at `times`); what it wrote is still on its way.
+    pub fn run_exited(&self, times: RunTimes) {
+        let mut state = self.lock();
+        state.settling = true;
+        state.last_run = Some(times);
+    }
+
+    /// Where the runs stand.
+    pub fn build_state(&self) -> BuildState {
+        let state = self.lock();
+        BuildState {
+            building: state.building,
+            settling: state.building && state.settling,
+            last_run: state.last_run,
         }
     }
 
     /// The run succeeded: a shown failure goes away, and everything held goes out as one
-    /// change (nothing, when the run changed nothing). `ended`: when the run ended, before its
-    /// writes settled.
-    pub fn build_succeeded(&self, ended: SystemTime) -> Option<ServerMessage> {
+    /// change (nothing, when the run changed nothing).
+    pub fn build_succeeded(&self) -> Option<ServerMessage> {
         let mut state = self.lock();
         state.building = false;
-        state.build_ended = Some(ended);
         if state.failure.take().is_some() {
             let _ = self
                 .sender
@@ -204,10 +231,9 @@ impl ReloadHub {
 
     /// The run failed: pages show `failure` over their content, which stays as it was (what the
     /// run wrote waits for the next good run).
-    pub fn build_failed(&self, failure: BuildFailure, ended: SystemTime) {
+    pub fn build_failed(&self, failure: BuildFailure) {
         let mut state = self.lock();
         state.building = false;
-        state.build_ended = Some(ended);
         state.failure = Some(failure.clone());
         let message = ServerMessage::Build {
             failure: Some(failure),

@@ -14,6 +14,7 @@ mod watcher;
 use std::collections::HashSet;
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -21,7 +22,7 @@ use tokio::sync::{mpsc, watch};
 
 pub use batcher::DEFAULT_QUIET;
 pub use connected_pages::PageStatus;
-use hub::BuildStart;
+use hub::RunTimes;
 pub use hub::{HelloInfo, Published, ReloadHub};
 pub use ignore_rules::{BadPattern, IgnoreRules};
 pub use watcher::{DEFAULT_BACKLOG, DEFAULT_POLL_INTERVAL, Polling};
@@ -122,6 +123,8 @@ impl Reloading {
         let served_sources = (!sources_served.is_empty()).then(|| ServedSources {
             folders: sources_served.into(),
             open: sources_open.clone(),
+            polled: watcher.polls_some(),
+            poll_interval: config.poll_interval,
         });
         let hub = Arc::new(ReloadHub::new(
             config.full_reload,
@@ -293,26 +296,40 @@ fn leave_out_served_folders(source: &mut Tree, served: &[Tree], restart: bool) -
 }
 
 /// Served folders inside the sources of a build, which the build may read as well as write
-/// (Tailwind scans the pages it styles). What the build writes there arrives while its run is
-/// under way and is simply published after it; an edit there while no run is under way is the
-/// user's, and runs the build.
+/// (Tailwind scans the pages it styles). What the build writes there is simply published after
+/// its run; an edit of the user's there runs the build.
 ///
-/// While a run is under way, a build's writes and the user's edits look alike. The files the
-/// user edited between runs tell them apart: an edit of one of those during a run runs the
-/// build once more after it. Between runs, a file written after the last run ended is the
-/// user's; a late event of the run's own output is not (its time is before that end), so the
-/// output never becomes one of those files, which would run the build after every run.
+/// The two are told apart by when a file was last written: during a run (the run's, even when
+/// its event comes late, as from a polled folder), or after it exited or long before it started
+/// (the user's: a save, a copy that keeps an old time). While a run is under way this says
+/// nothing, so the files the user edited before are remembered: an edit of one of them during a
+/// run runs the build once more after it. An edit of another file during a run goes out with
+/// the run's output, unbuilt, until the next edit.
 #[derive(Clone)]
 struct EditedInputs {
     folders: Arc<[PathBuf]>,
     run_due: mpsc::Sender<()>,
-    /// The files there that the user edited between runs (at most [`EDITED_FILES`]).
-    edited: Arc<Mutex<HashSet<PathBuf>>>,
+    edited: Arc<Mutex<EditedFiles>>,
+}
+
+/// The files the user edited in [`EditedInputs`] folders.
+#[derive(Default)]
+struct EditedFiles {
+    /// At most [`EDITED_FILES`].
+    files: HashSet<PathBuf>,
+    /// Runs in a row started only because one of `files` changed during the run before: a
+    /// file the build writes that got in among them (the user edited the output once) would
+    /// run it for ever.
+    reruns: u32,
 }
 
 /// How many edited files [`EditedInputs`] remembers; past that it starts again (a forgotten
 /// file's edit during a run waits for the user's next edit).
 const EDITED_FILES: usize = 4096;
+
+/// Allowance for file times taken from a coarse clock, a few milliseconds behind the one runs
+/// are timed with (a build's first write could look older than its start).
+const COARSE_CLOCK: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl EditedInputs {
     fn new(folders: Vec<PathBuf>, run_due: mpsc::Sender<()>) -> EditedInputs {
@@ -323,11 +340,10 @@ impl EditedInputs {
         }
     }
 
-    /// Called for each batch of the served folders before it is published: when it touches
-    /// these folders and no run is under way, one starts, and the batch is held for it, so the
-    /// pages get one update for the edit and what the run made of it. A batch during a run
-    /// that touches files the user edited before queues one more run. "Everything changed"
-    /// (events were lost) says nothing of who changed what, and runs nothing.
+    /// Called for each batch of the served folders before it is published. An edit when no
+    /// run is under way starts one, and the batch is held for it, so the pages get one update
+    /// for the edit and what the run made of it; an edit during a run queues one more. "Everything
+    /// changed" (events were lost) says nothing of who changed what, and runs nothing.
     async fn start_a_run_if_edited(&self, changed: &Changed, hub: &ReloadHub) {
         let Changed::Files(changes) = changed else {
             return;
@@ -344,43 +360,61 @@ impl EditedInputs {
         if touched.is_empty() {
             return;
         }
-        match hub.start_build_unless_under_way() {
-            BuildStart::Started { last_ended } => {
-                let _ = self.run_due.try_send(());
-                if let Some(ended) = last_ended {
-                    self.remember_edited(touched, ended).await;
-                }
-            }
-            BuildStart::UnderWay => {
-                let edited = self.edited.lock().unwrap_or_else(|e| e.into_inner());
-                if touched.iter().any(|file| edited.contains(file)) {
-                    let _ = self.run_due.try_send(());
-                }
-            }
+        let state = hub.build_state();
+        // Once the run has exited, its times tell its writes from the user's.
+        let timed = !state.building || state.settling;
+        let by_the_user = if timed {
+            written_outside(touched.clone(), state.last_run).await
+        } else {
+            Vec::new()
+        };
+        let mut edited = self.edited.lock().unwrap_or_else(|e| e.into_inner());
+        let known = touched.iter().any(|file| edited.files.contains(file));
+        if by_the_user.is_empty() && !known {
+            return;
         }
-    }
-
-    /// Remembers those of `files` written after `run_ended` (they are the user's). Looks at
-    /// their times off the async threads.
-    async fn remember_edited(&self, files: Vec<PathBuf>, run_ended: SystemTime) {
-        let edited = self.edited.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            let after_the_run: Vec<PathBuf> = files
-                .into_iter()
-                .filter(|file| {
-                    std::fs::metadata(file)
-                        .and_then(|metadata| metadata.modified())
-                        .is_ok_and(|modified| modified > run_ended)
-                })
-                .collect();
-            let mut edited = edited.lock().unwrap_or_else(|e| e.into_inner());
-            if edited.len() + after_the_run.len() > EDITED_FILES {
-                edited.clear();
+        if by_the_user.is_empty() && state.building {
+            edited.reruns += 1;
+            if edited.reruns >= exec::RUNS_IN_A_LOOP {
+                // One of them is the build's own output: start again.
+                edited.files.clear();
+                edited.reruns = 0;
+                return;
             }
-            edited.extend(after_the_run);
-        })
-        .await;
+        } else {
+            edited.reruns = 0;
+        }
+        if edited.files.len() + by_the_user.len() > EDITED_FILES {
+            edited.files.clear();
+        }
+        edited.files.extend(by_the_user);
+        drop(edited);
+        hub.start_build_unless_under_way();
+        // Under way already: one more run after it.
+        let _ = self.run_due.try_send(());
     }
+}
+
+/// Those of `files` last written outside `run` (after it exited, or before it started); not
+/// those that are gone (a build's `rm -rf`, seen late). Reads their times off the async
+/// threads.
+async fn written_outside(files: Vec<PathBuf>, run: Option<RunTimes>) -> Vec<PathBuf> {
+    let outside = move |modified: SystemTime| match run {
+        None => true,
+        Some(run) => modified > run.exited || modified + COARSE_CLOCK < run.started,
+    };
+    tokio::task::spawn_blocking(move || {
+        files
+            .into_iter()
+            .filter(|file| {
+                std::fs::metadata(file)
+                    .and_then(|metadata| metadata.modified())
+                    .is_ok_and(outside)
+            })
+            .collect()
+    })
+    .await
+    .unwrap_or_default()
 }
 
 /// Sources of `--exec` inside a served folder (`liveserve . --watch src --exec 'esbuild …'`):
@@ -394,10 +428,14 @@ struct ServedSources {
     folders: Arc<[PathBuf]>,
     /// The sources' batcher: open while their changes are on their way.
     open: watch::Receiver<bool>,
+    /// Whether the served folders are polled (then so, most likely, are the sources inside
+    /// them, on their own schedule): the sources' watcher may see a save an interval later.
+    polled: Arc<AtomicBool>,
+    poll_interval: std::time::Duration,
 }
 
 /// How long a batch of [`ServedSources`] waits for the sources' watcher to see the same save
-/// (it never does for a file its rules ignore).
+/// (it never does for a file its rules ignore), plus a polling interval when polled.
 const SOURCES_LAG: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl ServedSources {
@@ -413,8 +451,12 @@ impl ServedSources {
         if !touched || hub.progress().building {
             return;
         }
+        let mut lag = SOURCES_LAG;
+        if self.polled.load(Ordering::Relaxed) {
+            lag += self.poll_interval;
+        }
         let mut open = self.open.clone();
-        let seen = tokio::time::timeout(SOURCES_LAG, open.wait_for(|open| *open))
+        let seen = tokio::time::timeout(lag, open.wait_for(|open| *open))
             .await
             .is_ok_and(|opened| opened.is_ok());
         if seen {

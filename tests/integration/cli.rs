@@ -208,18 +208,17 @@ impl Drop for Running {
         let Ok(pid) = libc::pid_t::try_from(self.child.id()) else {
             return;
         };
-        // SAFETY: kill(2) on our own child, which has not been reaped (try_wait above).
+        // SAFETY: kill(2) on our own child, not reaped yet (try_wait above found it running).
         unsafe { libc::kill(pid, libc::SIGTERM) };
-        let (exited, watchdog) = mpsc::channel::<()>();
-        std::thread::spawn(move || {
-            if watchdog.recv_timeout(TIMEOUT).is_err() {
-                // SAFETY: as above; the child is reaped only after this has run or `exited`
-                // was sent.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        while matches!(self.child.try_wait(), Ok(None)) {
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return;
             }
-        });
-        let _ = self.child.wait();
-        let _ = exited.send(());
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
     }
 }
 

@@ -486,6 +486,47 @@ async fn an_edit_in_a_served_folder_the_build_reads_runs_it_once_with_one_update
     server.stop().await;
 }
 
+/// A run's own output whose event comes only after the run has settled (a polled folder, a
+/// busy machine) is told apart from an edit by its time: it goes to the pages without running
+/// the build again; an edit after it still runs the build.
+#[tokio::test]
+async fn a_late_event_of_a_runs_own_output_does_not_run_it_again() {
+    let project = Project::new();
+    let sources = project.sources.path();
+    write(sources, "dist/index.html", b"<html><body>x</body></html>");
+    let during = sources.join("dist/during-the-run.txt");
+    project.script(&format!(
+        "echo >> {started}\necho run >> {log}\ntouch {during}\n",
+        started = q(&project.shared("started")),
+        log = q(&project.shared("runs.log")),
+        during = q(&during),
+    ));
+    let dist = sources.join("dist");
+    let server = project.serve_with(move |config| config.root = dist).await;
+    project.wait_for_lines("runs.log", 1).await;
+    wait_until_settled(&server).await;
+    let (mut page, _) = Client::connect(&server).await;
+    // Written now, with the time of a write during the run: as a late event of its output.
+    let late = sources.join("dist/late.txt");
+    std::fs::write(&late, "late").unwrap();
+    let run_time = std::fs::metadata(&during).unwrap().modified().unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&late)
+        .unwrap()
+        .set_modified(run_time)
+        .unwrap();
+    assert_eq!(paths(&page.next().await), ["/late.txt"]);
+    project.assert_lines_stay("runs.log", 1).await;
+    write(
+        sources,
+        "dist/index.html",
+        b"<html><body>edited</body></html>",
+    );
+    project.wait_for_lines("runs.log", 2).await;
+    server.stop().await;
+}
+
 /// A page the user edited before, edited again while a run is under way (the run read it
 /// before that edit): the build runs once more after it, and reads the new page. What the
 /// build writes there does not run it again.
