@@ -54,6 +54,8 @@ pub enum StartupError {
     BadPollInterval(u128),
     #[error("--wait {0} is too long; give at most 60000 milliseconds (a minute)")]
     BadWait(u128),
+    #[error("--exec needs a command, e.g. --exec 'npm run build'")]
+    EmptyExec,
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
     #[error("cannot listen on {addr} port {port}: {error}")]
@@ -81,6 +83,7 @@ impl StartupError {
             | StartupError::BadFolder { .. }
             | StartupError::BadSpa(_)
             | StartupError::BadWait(_)
+            | StartupError::EmptyExec
             | StartupError::BadIgnore(_)
             | StartupError::BadPollInterval(_)
             | StartupError::Tls(_) => 2,
@@ -108,6 +111,7 @@ impl StartupError {
             StartupError::BadIgnore(_) => "ignore",
             StartupError::BadPollInterval(_) => "poll",
             StartupError::BadWait(_) => "wait",
+            StartupError::EmptyExec => "exec",
             StartupError::Tls(error) => error.setting()?,
             StartupError::DuplicateRoute(_)
             | StartupError::NoFreePort { .. }

@@ -123,11 +123,16 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
             } else {
                 &checked.watch_folders[..]
             };
-            let folders: Vec<String> = std::iter::once(&root)
+            let mut folders: Vec<String> = Vec::new();
+            for folder in std::iter::once(&root)
                 .chain(&checked.mount_folders)
                 .chain(sources)
-                .map(|folder| folder.display().to_string())
-                .collect();
+            {
+                let folder = folder.display().to_string();
+                if !folders.contains(&folder) {
+                    folders.push(folder);
+                }
+            }
             banner::line(format_args!(
                 "watching {}, ignoring {}",
                 folders.join(", "),
@@ -188,13 +193,7 @@ fn make_output_folder(config: &Config) -> MadeFolder {
         return MadeFolder(None);
     }
     match std::fs::create_dir(&config.root) {
-        Ok(()) => {
-            eprintln!(
-                "liveserve: {} did not exist: made it, empty, for the --exec command to fill",
-                config.root.display()
-            );
-            MadeFolder(Some(config.root.clone()))
-        }
+        Ok(()) => MadeFolder(Some(config.root.clone())),
         // The usual error follows, from the check of the folder.
         Err(error) => {
             tracing::debug!("could not make {}: {error}", config.root.display());
@@ -208,9 +207,15 @@ fn make_output_folder(config: &Config) -> MadeFolder {
 struct MadeFolder(Option<PathBuf>);
 
 impl MadeFolder {
-    /// Start-up got through: the folder stays.
+    /// Start-up got through: the folder stays, and the user is told (not before: a start that
+    /// fails has made nothing).
     fn keep(mut self) {
-        self.0 = None;
+        if let Some(folder) = self.0.take() {
+            eprintln!(
+                "liveserve: {} did not exist: made it, empty, for the --exec command to fill",
+                folder.display()
+            );
+        }
     }
 }
 

@@ -110,6 +110,18 @@ fn server_url(text: &str) -> Result<ServerUrl, String> {
     let example = || "not a URL such as http://localhost:8080/".to_owned();
     let uri: Uri = text.parse().map_err(|_| example())?;
     let authority = uri.authority().cloned().ok_or_else(example)?;
+    if authority.as_str().contains('@') {
+        return Err(
+            "liveserve takes no user name or password: leave out the part up to @".to_owned(),
+        );
+    }
+    // `http` takes `localhost:99999` for a host without a port; the port is the mistake.
+    let after_host = authority.as_str().rsplit(']').next().unwrap_or_default();
+    if authority.port_u16().is_none() && after_host.contains(':') {
+        return Err(format!(
+            "{authority}: the port must be a number from 1 to 65535"
+        ));
+    }
     let https = match uri.scheme_str() {
         Some("https") => true,
         Some("http") => false,

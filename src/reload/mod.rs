@@ -5,30 +5,29 @@ mod backends;
 mod backlog;
 mod batcher;
 mod connected_pages;
+mod edited_inputs;
 mod exec;
 mod hub;
 mod ignore_rules;
 mod known_files;
 mod watcher;
 
-use std::collections::HashSet;
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
 
 use tokio::sync::{mpsc, watch};
 
 pub use batcher::DEFAULT_QUIET;
 pub use connected_pages::PageStatus;
-use hub::RunTimes;
 pub use hub::{HelloInfo, Published, ReloadHub};
 pub use ignore_rules::{BadPattern, IgnoreRules};
 pub use watcher::{DEFAULT_BACKLOG, DEFAULT_POLL_INTERVAL, Polling};
 
 use crate::protocol::{ChangeKind, Changed};
 use crate::settings::Config;
+use edited_inputs::EditedInputs;
 use exec::{Exec, ExecSettings};
 use known_files::{KnownFiles, Served, Version};
 use watcher::{Tree, WatchOptions, Watcher};
@@ -91,9 +90,11 @@ impl Reloading {
                     }
                     sources.push(watched);
                 }
-            } else {
+            } else if !trees.iter().any(|tree| tree.root == watched.root) {
                 trees.push(watched);
             }
+            // (A --watch folder that is served already stays watched as served: its pages
+            // still update in place, stylesheets still swap.)
         }
         // A run is due: for a change to the sources, or for an edit in a served folder that a
         // build reads (a backend restarted for a stylesheet edit would only reload every page).
@@ -295,128 +296,6 @@ fn leave_out_served_folders(source: &mut Tree, served: &[Tree], restart: bool) -
     found
 }
 
-/// Served folders inside the sources of a build, which the build may read as well as write
-/// (Tailwind scans the pages it styles). What the build writes there is simply published after
-/// its run; an edit of the user's there runs the build.
-///
-/// The two are told apart by when a file was last written: during a run (the run's, even when
-/// its event comes late, as from a polled folder), or after it exited or long before it started
-/// (the user's: a save, a copy that keeps an old time). While a run is under way this says
-/// nothing, so the files the user edited before are remembered: an edit of one of them during a
-/// run runs the build once more after it. An edit of another file during a run goes out with
-/// the run's output, unbuilt, until the next edit.
-#[derive(Clone)]
-struct EditedInputs {
-    folders: Arc<[PathBuf]>,
-    run_due: mpsc::Sender<()>,
-    edited: Arc<Mutex<EditedFiles>>,
-}
-
-/// The files the user edited in [`EditedInputs`] folders.
-#[derive(Default)]
-struct EditedFiles {
-    /// At most [`EDITED_FILES`].
-    files: HashSet<PathBuf>,
-    /// Runs in a row started only because one of `files` changed during the run before: a
-    /// file the build writes that got in among them (the user edited the output once) would
-    /// run it for ever.
-    reruns: u32,
-}
-
-/// How many edited files [`EditedInputs`] remembers; past that it starts again (a forgotten
-/// file's edit during a run waits for the user's next edit).
-const EDITED_FILES: usize = 4096;
-
-/// Allowance for file times taken from a coarse clock, a few milliseconds behind the one runs
-/// are timed with (a build's first write could look older than its start).
-const COARSE_CLOCK: std::time::Duration = std::time::Duration::from_secs(1);
-
-impl EditedInputs {
-    fn new(folders: Vec<PathBuf>, run_due: mpsc::Sender<()>) -> EditedInputs {
-        EditedInputs {
-            folders: folders.into(),
-            run_due,
-            edited: Arc::default(),
-        }
-    }
-
-    /// Called for each batch of the served folders before it is published. An edit when no
-    /// run is under way starts one, and the batch is held for it, so the pages get one update
-    /// for the edit and what the run made of it; an edit during a run queues one more. "Everything
-    /// changed" (events were lost) says nothing of who changed what, and runs nothing.
-    async fn start_a_run_if_edited(&self, changed: &Changed, hub: &ReloadHub) {
-        let Changed::Files(changes) = changed else {
-            return;
-        };
-        let touched: Vec<PathBuf> = changes
-            .iter()
-            .filter(|change| {
-                self.folders
-                    .iter()
-                    .any(|folder| change.file.starts_with(folder))
-            })
-            .map(|change| change.file.clone())
-            .collect();
-        if touched.is_empty() {
-            return;
-        }
-        let state = hub.build_state();
-        // Once the run has exited, its times tell its writes from the user's.
-        let timed = !state.building || state.settling;
-        let by_the_user = if timed {
-            written_outside(touched.clone(), state.last_run).await
-        } else {
-            Vec::new()
-        };
-        let mut edited = self.edited.lock().unwrap_or_else(|e| e.into_inner());
-        let known = touched.iter().any(|file| edited.files.contains(file));
-        if by_the_user.is_empty() && !known {
-            return;
-        }
-        if by_the_user.is_empty() && state.building {
-            edited.reruns += 1;
-            if edited.reruns >= exec::RUNS_IN_A_LOOP {
-                // One of them is the build's own output: start again.
-                edited.files.clear();
-                edited.reruns = 0;
-                return;
-            }
-        } else {
-            edited.reruns = 0;
-        }
-        if edited.files.len() + by_the_user.len() > EDITED_FILES {
-            edited.files.clear();
-        }
-        edited.files.extend(by_the_user);
-        drop(edited);
-        hub.start_build_unless_under_way();
-        // Under way already: one more run after it.
-        let _ = self.run_due.try_send(());
-    }
-}
-
-/// Those of `files` last written outside `run` (after it exited, or before it started); not
-/// those that are gone (a build's `rm -rf`, seen late). Reads their times off the async
-/// threads.
-async fn written_outside(files: Vec<PathBuf>, run: Option<RunTimes>) -> Vec<PathBuf> {
-    let outside = move |modified: SystemTime| match run {
-        None => true,
-        Some(run) => modified > run.exited || modified + COARSE_CLOCK < run.started,
-    };
-    tokio::task::spawn_blocking(move || {
-        files
-            .into_iter()
-            .filter(|file| {
-                std::fs::metadata(file)
-                    .and_then(|metadata| metadata.modified())
-                    .is_ok_and(outside)
-            })
-            .collect()
-    })
-    .await
-    .unwrap_or_default()
-}
-
 /// Sources of `--exec` inside a served folder (`liveserve . --watch src --exec 'esbuild …'`):
 /// both watchers see a save there, the sources' one to run the command, the served one to tell
 /// the pages. Told at once, the pages would get two updates for one save (the source, then the
@@ -448,7 +327,7 @@ impl ServedSources {
                 .iter()
                 .any(|folder| change.file.starts_with(folder))
         });
-        if !touched || hub.progress().building {
+        if !touched || hub.build_state().building {
             return;
         }
         let mut lag = SOURCES_LAG;

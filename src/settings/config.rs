@@ -177,10 +177,17 @@ impl Config {
         Ok(root)
     }
 
-    /// Checks what the types do not: the quiet window and poll interval within bounds, the
+    /// Checks what the types do not: a command for `--exec`, the quiet window and poll interval within bounds, the
     /// `--ignore` patterns, no two routes on one prefix, every `--mount` and `--watch` path a
     /// folder, the `--spa` page a file. Returns the folders, canonical.
     pub fn validate(&self) -> Result<Validated, StartupError> {
+        if self
+            .exec
+            .as_deref()
+            .is_some_and(|command| command.trim().is_empty())
+        {
+            return Err(StartupError::EmptyExec);
+        }
         if self.quiet_window > MAX_QUIET_WINDOW {
             return Err(StartupError::BadWait(self.quiet_window.as_millis()));
         }
@@ -230,9 +237,10 @@ fn folder(path: &Path, flag: &'static str) -> Result<PathBuf, StartupError> {
         path: path.to_path_buf(),
         reason,
     };
-    let folder = path
-        .canonicalize()
-        .map_err(|error| bad(error.to_string()))?;
+    let folder = path.canonicalize().map_err(|error| match error.kind() {
+        std::io::ErrorKind::NotFound => bad("it does not exist".to_owned()),
+        _ => bad(error.to_string()),
+    })?;
     if !folder.is_dir() {
         return Err(bad("it is not a folder".to_owned()));
     }

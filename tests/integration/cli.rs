@@ -423,7 +423,11 @@ fn a_watch_folder_that_does_not_exist_is_a_usage_error() {
     command
         .arg(root.path())
         .args(["--watch", "/no/such/folder/anywhere"]);
-    assert_one_line_error(&run_to_exit(command), 2, "--watch");
+    assert_one_line_error(
+        &run_to_exit(command),
+        2,
+        "--watch /no/such/folder/anywhere: it does not exist",
+    );
 }
 
 /// Stdout lines up to and including the first that starts with `watching`, which comes after
@@ -561,10 +565,11 @@ fn bad_watching_settings_are_one_line_and_exit_2_before_anything_binds() {
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = busy.local_addr().unwrap().port().to_string();
     let root = site(&[]);
-    let cases: [(&[&str], &str); 3] = [
+    let cases: [(&[&str], &str); 4] = [
         (&["--wait", "999999999999"], "--wait"),
         (&["--poll=5"], "--poll"),
         (&["--ignore", "a{"], "--ignore"),
+        (&["--exec", " "], "--exec needs a command"),
     ];
     for (args, needle) in cases {
         let mut command = liveserve();

@@ -172,6 +172,14 @@ async fn the_commands_say_what_is_wrong_in_one_line() {
             "ftp is not http or https",
         ),
         (
+            vec!["reload", "--url", "http://localhost:99999/"],
+            "the port must be a number from 1 to 65535",
+        ),
+        (
+            vec!["wait", "--url", "http://me:secret@localhost:8080/"],
+            "liveserve takes no user name or password",
+        ),
+        (
             vec!["reload", "style.css"],
             "a URL path starts with /, e.g. /style.css",
         ),

@@ -532,21 +532,30 @@ async fn a_late_event_of_a_runs_own_output_does_not_run_it_again() {
 /// build writes there does not run it again.
 #[tokio::test]
 async fn a_page_edited_again_during_a_run_runs_the_build_once_more() {
+    edit_during_a_run("index.html").await;
+}
+
+/// Tailwind's case: index.html saved, then about.html while the run for it is under way (its
+/// first edit, a page like the one edited before): the build runs once more and reads it.
+#[tokio::test]
+async fn another_page_edited_during_a_run_runs_the_build_once_more() {
+    edit_during_a_run("about.html").await;
+}
+
+/// Edits index.html between runs, then `page` while the run for that edit is under way, past
+/// the point where the build read the pages; the build must run once more, and only once.
+async fn edit_during_a_run(page: &str) {
     let project = Project::new();
     let sources = project.sources.path();
     write(sources, "dist/index.html", b"<html><body>x</body></html>");
+    write(sources, "dist/about.html", b"<html><body>y</body></html>");
     let gate = project.shared("gate");
     std::fs::write(&gate, "").unwrap();
-    // The build reads the page, then waits at the gate, then writes what it read.
+    // The build reads the pages, then waits at the gate, then writes what it read.
     project.script(&format!(
-        "echo >> {started}
-wc -c < {page} > {read}
-echo run >> {log}
-while [ ! -e {gate} ]; do sleep 0.01; done
-cp {read} {size}
-",
+        "echo >> {started}\ncat {dist}/*.html | wc -c > {read}\necho run >> {log}\nwhile [ ! -e {gate} ]; do sleep 0.01; done\ncp {read} {size}\n",
         started = q(&project.shared("started")),
-        page = q(&sources.join("dist/index.html")),
+        dist = q(&sources.join("dist")),
         read = q(&project.shared("read")),
         log = q(&project.shared("runs.log")),
         gate = q(&gate),
@@ -560,14 +569,21 @@ cp {read} {size}
     std::fs::remove_file(&gate).unwrap();
     write(&dist, "index.html", b"<html><body>edited</body></html>");
     project.wait_for_lines("runs.log", 2).await;
-    // The run has read the page: it is edited again before the run ends.
-    let last = b"<html><body>edited again, longer</body></html>";
-    write(&dist, "index.html", last);
+    // The run has read the pages: one is edited before the run ends.
+    write(
+        &dist,
+        page,
+        b"<html><body>edited during the run</body></html>",
+    );
     std::fs::write(&gate, "").unwrap();
     project.wait_for_lines("runs.log", 3).await;
     wait_until_settled(&server).await;
+    let total: usize = ["index.html", "about.html"]
+        .iter()
+        .map(|name| std::fs::read(dist.join(name)).unwrap().len())
+        .sum();
     let size = server.get("/size.txt").await.text();
-    assert_eq!(size.trim(), last.len().to_string(), "the last run read it");
+    assert_eq!(size.trim(), total.to_string(), "the last run read it");
     project.assert_lines_stay("runs.log", 3).await;
     server.stop().await;
 }
@@ -672,6 +688,8 @@ fn a_failed_start_leaves_no_output_folder_behind() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     assert!(!dist.exists(), "the folder made for the output is removed");
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(!said.contains("made it"), "nothing was made: {said}");
     let mistyped = project.path().join("dsit").join("out");
     let output = liveserve()
         .arg(&mistyped)

@@ -224,9 +224,22 @@ async fn a_watch_folder_inside_the_served_one_reloads_and_the_rest_updates_by_pa
     server.stop().await;
 }
 
+/// `liveserve . --watch .` (a habit from other tools): the folder is watched as served, so a
+/// stylesheet still swaps in place instead of every page reloading.
+#[tokio::test]
+async fn a_watch_folder_that_is_the_served_one_still_updates_by_path() {
+    let root = page_site();
+    let same = root.path().to_path_buf();
+    let server = TestServer::start_with(root, move |config| config.watch = vec![same]).await;
+    assert_a_stylesheet_write_is_a_css_message(server).await;
+}
+
 #[tokio::test]
 async fn a_stylesheet_write_is_a_css_message() {
-    let server = TestServer::start(page_site()).await;
+    assert_a_stylesheet_write_is_a_css_message(TestServer::start(page_site()).await).await;
+}
+
+async fn assert_a_stylesheet_write_is_a_css_message(server: TestServer) {
     let (mut client, _) = Client::connect(&server).await;
     write(server.root.path(), "css/site.css", b"body{color:red}");
     let message = client.next().await;

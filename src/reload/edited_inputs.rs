@@ -1,0 +1,261 @@
+//! Served folders inside the sources of an `--exec` build, which the build may read as well as
+//! write (Tailwind scans the pages it styles: `liveserve dist --watch . --exec …`). What the
+//! build writes there is simply published after its run; an edit of the user's there runs the
+//! build, so that it is never left unbuilt.
+//!
+//! The two are told apart by when a file was last written: during a run (the run's, even when
+//! its event comes late, as from a polled folder), or after it exited or long before it started
+//! (the user's: a save, a copy that keeps an old time). While a run is under way times say
+//! nothing, so what was learned says instead: a file the user edited before is theirs again; a
+//! file a run wrote before is the build's; a new file of a kind the user edits (`about.html`
+//! when they edited `index.html`) is taken for theirs, and for the build's if it changes again
+//! in the run it caused (a build writing `bundle.js` beside the user's `main.js`). An edit taken
+//! for the user's during a run runs the build once more after it.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::mpsc;
+
+use super::ReloadHub;
+use super::exec::RUNS_IN_A_LOOP;
+use super::hub::RunTimes;
+use crate::protocol::Changed;
+
+/// How many files [`Learned`] keeps in each set; past that it starts again (a forgotten file is
+/// learned anew).
+const LEARNED_FILES: usize = 4096;
+
+/// Allowance for file times taken from a coarse clock, a few milliseconds behind the one runs
+/// are timed with (a build's first write could look older than its start).
+const COARSE_CLOCK: Duration = Duration::from_secs(1);
+
+#[derive(Clone)]
+pub(super) struct EditedInputs {
+    folders: Arc<[PathBuf]>,
+    run_due: mpsc::Sender<()>,
+    learned: Arc<Mutex<Learned>>,
+}
+
+impl EditedInputs {
+    pub(super) fn new(folders: Vec<PathBuf>, run_due: mpsc::Sender<()>) -> EditedInputs {
+        EditedInputs {
+            folders: folders.into(),
+            run_due,
+            learned: Arc::default(),
+        }
+    }
+
+    /// Called for each batch of the served folders before it is published. An edit when no
+    /// run is under way starts one, and the batch is held for it, so the pages get one update
+    /// for the edit and what the run made of it; an edit during a run queues one more.
+    /// "Everything changed" (events were lost) says nothing of who changed what, and runs
+    /// nothing.
+    pub(super) async fn start_a_run_if_edited(&self, changed: &Changed, hub: &ReloadHub) {
+        let Changed::Files(changes) = changed else {
+            return;
+        };
+        let touched: Vec<PathBuf> = changes
+            .iter()
+            .filter(|change| {
+                self.folders
+                    .iter()
+                    .any(|folder| change.file.starts_with(folder))
+            })
+            .map(|change| change.file.clone())
+            .collect();
+        if touched.is_empty() {
+            return;
+        }
+        let state = hub.build_state();
+        // Once the run has exited, its times tell its writes from the user's.
+        let timed = !state.building || state.settling;
+        let by_the_user = if timed {
+            written_outside(touched.clone(), state.last_run).await
+        } else {
+            Vec::new()
+        };
+        let mut learned = self.learned.lock().unwrap_or_else(|e| e.into_inner());
+        let mut edited = !by_the_user.is_empty();
+        for file in by_the_user {
+            learned.edited(file);
+        }
+        if state.building {
+            // The first run's writes are all the build's (no run has exited yet).
+            let first_run = state.last_run.is_none();
+            let mut rerun = false;
+            for file in &touched {
+                rerun |= learned.changed_during_a_run(file, first_run);
+            }
+            if rerun && !edited && !learned.rerun_for_earlier_edits() {
+                return;
+            }
+            edited |= rerun;
+        } else {
+            // Written during the last run, seen late: a file the user edits is theirs (an edit
+            // made during that run), anything else the run's.
+            for file in touched {
+                if learned.by_the_user.contains(&file) {
+                    edited = true;
+                } else {
+                    insert_bounded(&mut learned.by_runs, file);
+                }
+            }
+        }
+        if !edited {
+            return;
+        }
+        drop(learned);
+        hub.start_build_unless_under_way();
+        // Under way already: one more run after it.
+        let _ = self.run_due.try_send(());
+    }
+}
+
+/// What the files in [`EditedInputs`] folders have shown of who writes them.
+#[derive(Default)]
+struct Learned {
+    /// Files the user edited (their times said so).
+    by_the_user: HashSet<PathBuf>,
+    /// Files runs wrote.
+    by_runs: HashSet<PathBuf>,
+    /// New files taken for the user's edits during a run, for their kind: if one changes again
+    /// in the run it caused, it is the build's.
+    guessed: HashSet<PathBuf>,
+    /// Runs in a row started only for files changed during the run before (no time said they
+    /// were the user's): a file the build writes taken for the user's would run it for ever.
+    reruns: u32,
+}
+
+impl Learned {
+    /// The user edited `file`.
+    fn edited(&mut self, file: PathBuf) {
+        self.by_runs.remove(&file);
+        self.guessed.remove(&file);
+        insert_bounded(&mut self.by_the_user, file);
+        self.reruns = 0;
+    }
+
+    /// `file` changed while a run was under way, and its time does not tell who wrote it:
+    /// whether it is taken for the user's edit (the build runs once more).
+    fn changed_during_a_run(&mut self, file: &Path, first_run: bool) -> bool {
+        if self.by_the_user.contains(file) {
+            return true;
+        }
+        if self.by_runs.contains(file) {
+            return false;
+        }
+        if !first_run && !self.guessed.remove(file) && self.of_an_edited_kind(file) {
+            insert_bounded(&mut self.guessed, file.to_path_buf());
+            return true;
+        }
+        insert_bounded(&mut self.by_runs, file.to_path_buf());
+        false
+    }
+
+    /// Whether the user has edited files with `file`'s extension.
+    fn of_an_edited_kind(&self, file: &Path) -> bool {
+        file.extension().is_some_and(|kind| {
+            self.by_the_user
+                .iter()
+                .any(|edited| edited.extension() == Some(kind))
+        })
+    }
+
+    /// Counts a run started only for files changed during the run before; past
+    /// [`RUNS_IN_A_LOOP`] in a row one of them is surely the build's own output: what was
+    /// learned of the user's edits is forgotten, and no run starts. Says whether one may.
+    fn rerun_for_earlier_edits(&mut self) -> bool {
+        self.reruns += 1;
+        if self.reruns < RUNS_IN_A_LOOP {
+            return true;
+        }
+        self.by_the_user.clear();
+        self.guessed.clear();
+        self.reruns = 0;
+        false
+    }
+}
+
+fn insert_bounded(set: &mut HashSet<PathBuf>, file: PathBuf) {
+    if set.len() >= LEARNED_FILES {
+        set.clear();
+    }
+    set.insert(file);
+}
+
+/// Those of `files` last written outside `run` (after it exited, or before it started); not
+/// those that are gone (a build's `rm -rf`, seen late). Reads their times off the async
+/// threads.
+async fn written_outside(files: Vec<PathBuf>, run: Option<RunTimes>) -> Vec<PathBuf> {
+    let outside = move |modified: SystemTime| match run {
+        None => true,
+        Some(run) => modified > run.exited || modified + COARSE_CLOCK < run.started,
+    };
+    tokio::task::spawn_blocking(move || {
+        files
+            .into_iter()
+            .filter(|file| {
+                std::fs::metadata(file)
+                    .and_then(|metadata| metadata.modified())
+                    .is_ok_and(outside)
+            })
+            .collect()
+    })
+    .await
+    .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(name: &str) -> PathBuf {
+        PathBuf::from("/site/dist").join(name)
+    }
+
+    #[test]
+    fn what_the_first_run_writes_is_the_builds() {
+        let mut learned = Learned::default();
+        learned.edited(path("index.html"));
+        assert!(!learned.changed_during_a_run(&path("about.html"), true));
+        assert!(!learned.changed_during_a_run(&path("about.html"), false));
+    }
+
+    #[test]
+    fn a_file_edited_before_and_a_new_one_of_its_kind_are_the_users() {
+        let mut learned = Learned::default();
+        assert!(!learned.changed_during_a_run(&path("style.css"), true));
+        learned.edited(path("index.html"));
+        assert!(learned.changed_during_a_run(&path("index.html"), false));
+        assert!(learned.changed_during_a_run(&path("about.html"), false));
+        // Another kind, or what a run wrote before, is the build's.
+        assert!(!learned.changed_during_a_run(&path("app.js"), false));
+        assert!(!learned.changed_during_a_run(&path("style.css"), false));
+    }
+
+    #[test]
+    fn a_guess_that_changes_again_in_the_run_it_caused_is_the_builds() {
+        let mut learned = Learned::default();
+        learned.edited(path("main.js"));
+        assert!(learned.changed_during_a_run(&path("bundle.js"), false));
+        assert!(!learned.changed_during_a_run(&path("bundle.js"), false));
+        assert!(!learned.changed_during_a_run(&path("bundle.js"), false));
+        // Edited by the user later, it is theirs after all.
+        learned.edited(path("bundle.js"));
+        assert!(learned.changed_during_a_run(&path("bundle.js"), false));
+    }
+
+    #[test]
+    fn reruns_for_earlier_edits_stop_after_a_few_in_a_row() {
+        let mut learned = Learned::default();
+        learned.edited(path("out.html"));
+        for _ in 1..RUNS_IN_A_LOOP {
+            assert!(learned.rerun_for_earlier_edits());
+        }
+        assert!(!learned.rerun_for_earlier_edits());
+        assert!(!learned.changed_during_a_run(&path("out.html"), false));
+    }
+}
