@@ -66,6 +66,8 @@ struct State {
     settling: bool,
     /// When the last run that exited ran.
     last_run: Option<RunTimes>,
+    /// Runs started so far: the number of the one under way (or of the last).
+    runs: u64,
     /// Changes held back since the last good run.
     held: Option<Changed>,
     /// The last run failed: pages show it, new ones at once.
@@ -104,6 +106,8 @@ pub struct BuildState {
     /// ...and it has exited: its writes are settling (`last_run` is its).
     pub settling: bool,
     pub last_run: Option<RunTimes>,
+    /// The number of the run under way, or of the last one.
+    pub run: u64,
 }
 
 /// Where the changes stand, for `/__liveserve/status`.
@@ -185,6 +189,13 @@ impl ReloadHub {
         let mut state = self.lock();
         state.building = true;
         state.settling = false;
+        state.runs += 1;
+    }
+
+    /// A run is due (its sources changed): changes are held from now, and whoever asks for the
+    /// status learns a build is coming. A run still settling goes on settling.
+    pub fn build_due(&self) {
+        self.lock().building = true;
     }
 
     /// Marks a run as started, unless one is already under way (or due); says whether it did.
@@ -212,6 +223,7 @@ impl ReloadHub {
             building: state.building,
             settling: state.building && state.settling,
             last_run: state.last_run,
+            run: state.runs,
         }
     }
 

@@ -195,7 +195,7 @@ impl Reloading {
                         move |_| {
                             // Held from now, not from when the run starts: whoever asks for the
                             // status in between learns a build is coming.
-                            building.build_started();
+                            building.build_due();
                             // A run is already queued when the channel is full.
                             let _ = run_due_tx.try_send(());
                             std::future::ready(())
