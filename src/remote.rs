@@ -239,9 +239,15 @@ fn wait(command: &WaitCommand) -> ExitCode {
         Ok((status, Waited::Shown)) => {
             println!("{status}");
             if status["build"] == "failed" {
-                eprintln!(
-                    "liveserve: the --exec command failed (see \"failure\"); the pages show its output"
-                );
+                let open = status["pages"]
+                    .as_array()
+                    .is_some_and(|pages| !pages.is_empty());
+                let shown = if open {
+                    "; the pages show its output"
+                } else {
+                    ""
+                };
+                eprintln!("liveserve: the --exec command failed (see \"failure\"){shown}");
                 return ExitCode::FAILURE;
             }
             let errors = status["pages"].as_array().is_some_and(|pages| {
