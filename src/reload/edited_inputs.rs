@@ -20,9 +20,9 @@ use std::time::SystemTime;
 
 use tokio::sync::mpsc;
 
-use super::ReloadHub;
 use super::exec::RUNS_IN_A_LOOP;
 use super::hub::RunTimes;
+use super::{ReloadHub, files_in};
 use crate::protocol::Changed;
 
 /// How many files [`Learned`] keeps in each set; past that it starts again (a forgotten file is
@@ -51,17 +51,8 @@ impl EditedInputs {
     /// "Everything changed" (events were lost) says nothing of who changed what, and runs
     /// nothing.
     pub(super) async fn start_a_run_if_edited(&self, changed: &Changed, hub: &ReloadHub) {
-        let Changed::Files(changes) = changed else {
-            return;
-        };
-        let touched: Vec<PathBuf> = changes
-            .iter()
-            .filter(|change| {
-                self.folders
-                    .iter()
-                    .any(|folder| change.file.starts_with(folder))
-            })
-            .map(|change| change.file.clone())
+        let touched: Vec<PathBuf> = files_in(changed, &self.folders)
+            .map(Path::to_path_buf)
             .collect();
         if touched.is_empty() {
             return;

@@ -9,7 +9,6 @@
 //! restarted backend counts as up once the port `--proxy` forwards to accepts connections.
 
 use std::process::{ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -23,6 +22,7 @@ use tokio::task::JoinHandle;
 use crate::protocol::{BuildFailure, Changed};
 use crate::reload::ReloadHub;
 use crate::reload::hub::RunTimes;
+use crate::reload::watcher::PollingLag;
 
 /// The end of a run's output the pages are shown.
 const TAIL_LINES: usize = 40;
@@ -68,9 +68,6 @@ pub struct ExecSettings {
     /// How long after a run ends its last writes may take to reach the watcher and its batch
     /// to close (the quiet window, at least [`MIN_SETTLE`]).
     pub settle: Duration,
-    /// How often polled folders are looked at: added to `settle` while any served folder is
-    /// polled (else a run's output is seen after its end, and taken for an edit).
-    pub poll_interval: Duration,
     /// `-v`: what a run sends the pages is logged, as other changes are.
     pub verbose: bool,
 }
@@ -95,8 +92,9 @@ pub const MIN_SETTLE: Duration = Duration::from_millis(100);
 pub struct Output {
     /// Their batcher: open while changes are still on their way to the hub.
     pub open: watch::Receiver<bool>,
-    /// Whether any of them is polled (see [`super::Watcher::polls_some`]).
-    pub polled: Arc<AtomicBool>,
+    /// Added to the settle time: a polled folder's changes are seen up to an interval late
+    /// (else a run's output is seen after its end, and taken for an edit).
+    pub lag: PollingLag,
 }
 
 /// What starts runs after the first.
@@ -303,11 +301,7 @@ impl Runner {
     /// Waits until the run's last writes have reached the hub: the watcher has read them (the
     /// settle time) and the batch they are in has been told.
     async fn settle(&mut self) {
-        let mut settle = self.settings.settle;
-        if self.output.polled.load(Ordering::Relaxed) {
-            settle += self.settings.poll_interval;
-        }
-        tokio::time::sleep(settle).await;
+        tokio::time::sleep(self.settings.settle + self.output.lag.now()).await;
         let told = self.output.open.wait_for(|open| !open);
         let _ = tokio::time::timeout(super::batcher::MAX_BURST, told).await;
     }

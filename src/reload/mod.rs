@@ -15,7 +15,6 @@ mod watcher;
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::{mpsc, watch};
 
@@ -30,7 +29,7 @@ use crate::settings::Config;
 use edited_inputs::EditedInputs;
 use exec::{Exec, ExecSettings};
 use known_files::{KnownFiles, Served, Version};
-use watcher::{Tree, WatchOptions, Watcher};
+use watcher::{PollingLag, Tree, WatchOptions, Watcher};
 
 /// The running watcher → batcher → hub chain. Dropping it stops the watcher, which ends the
 /// batcher.
@@ -124,8 +123,7 @@ impl Reloading {
         let served_sources = (!sources_served.is_empty()).then(|| ServedSources {
             folders: sources_served.into(),
             open: sources_open.clone(),
-            polled: watcher.polls_some(),
-            poll_interval: config.poll_interval,
+            lag: watcher.polling_lag(),
         });
         let hub = Arc::new(ReloadHub::new(
             config.full_reload,
@@ -212,7 +210,6 @@ impl Reloading {
                         .map(|route| route.authority().to_string())
                         .collect(),
                     settle: config.quiet_window.max(exec::MIN_SETTLE),
-                    poll_interval: config.poll_interval,
                     verbose: config.verbose,
                 };
                 let exec = Exec::start(
@@ -224,7 +221,7 @@ impl Reloading {
                     },
                     exec::Output {
                         open: output_open,
-                        polled: watcher.polls_some(),
+                        lag: watcher.polling_lag(),
                     },
                 );
                 Some((exec, sources_watcher))
@@ -307,10 +304,9 @@ struct ServedSources {
     folders: Arc<[PathBuf]>,
     /// The sources' batcher: open while their changes are on their way.
     open: watch::Receiver<bool>,
-    /// Whether the served folders are polled (then so, most likely, are the sources inside
-    /// them, on their own schedule): the sources' watcher may see a save an interval later.
-    polled: Arc<AtomicBool>,
-    poll_interval: std::time::Duration,
+    /// The served folders' (when they are polled, so most likely are the sources inside
+    /// them, on their own schedule: the sources' watcher may see a save an interval later).
+    lag: PollingLag,
 }
 
 /// How long a batch of [`ServedSources`] waits for the sources' watcher to see the same save
@@ -319,22 +315,12 @@ const SOURCES_LAG: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl ServedSources {
     async fn wait_for_their_run(&self, changed: &Changed, hub: &ReloadHub) {
-        let Changed::Files(changes) = changed else {
-            return;
-        };
-        let touched = changes.iter().any(|change| {
-            self.folders
-                .iter()
-                .any(|folder| change.file.starts_with(folder))
-        });
+        let touched = files_in(changed, &self.folders).next().is_some();
         if !touched || hub.build_state().building {
             return;
         }
-        let mut lag = SOURCES_LAG;
-        if self.polled.load(Ordering::Relaxed) {
-            lag += self.poll_interval;
-        }
         let mut open = self.open.clone();
+        let lag = SOURCES_LAG + self.lag.now();
         let seen = tokio::time::timeout(lag, open.wait_for(|open| *open))
             .await
             .is_ok_and(|opened| opened.is_ok());
@@ -343,6 +329,19 @@ impl ServedSources {
             let _ = tokio::time::timeout(batcher::MAX_BURST, told).await;
         }
     }
+}
+
+/// The files of `changed` inside any of `folders`; none for "everything changed", which does
+/// not say which.
+fn files_in<'a>(changed: &'a Changed, folders: &'a [PathBuf]) -> impl Iterator<Item = &'a Path> {
+    let changes = match changed {
+        Changed::Files(changes) => &changes[..],
+        Changed::Everything => &[],
+    };
+    changes
+        .iter()
+        .map(|change| change.file.as_path())
+        .filter(|file| folders.iter().any(|folder| file.starts_with(folder)))
 }
 
 /// Starts watching `trees` (off the async threads: a large tree takes a while); returns what it

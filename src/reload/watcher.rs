@@ -136,8 +136,27 @@ pub struct Watcher {
     first_served: FirstServed,
     /// How many folders were watched natively and by polling once the first walk was done.
     pub at_start: (usize, usize),
-    /// See [`Watcher::polls_some`].
-    polls_some: Arc<AtomicBool>,
+    /// See [`Watcher::polling_lag`].
+    polling_lag: PollingLag,
+}
+
+/// How much later than it happens a change may be seen: nothing while every folder is watched
+/// natively, a polling interval once any is polled (from the start, or since events were
+/// found lost there).
+#[derive(Clone)]
+pub struct PollingLag {
+    polled: Arc<AtomicBool>,
+    interval: Duration,
+}
+
+impl PollingLag {
+    pub fn now(&self) -> Duration {
+        if self.polled.load(Ordering::Relaxed) {
+            self.interval
+        } else {
+            Duration::ZERO
+        }
+    }
 }
 
 /// A folder to watch, with everything below it that its rules do not ignore.
@@ -213,7 +232,10 @@ impl Watcher {
             input,
             first_served,
             at_start,
-            polls_some,
+            polling_lag: PollingLag {
+                polled: polls_some,
+                interval: options.poll_interval,
+            },
         })
     }
 }
@@ -262,10 +284,9 @@ fn polled_subtrees(trees: &[Tree], options: &WatchOptions) -> Vec<PathBuf> {
 }
 
 impl Watcher {
-    /// True once any folder is polled (from the start, or since events were found lost
-    /// there): its changes may take a polling interval to be seen.
-    pub fn polls_some(&self) -> Arc<AtomicBool> {
-        self.polls_some.clone()
+    /// How much later than it happens a change in these trees may be seen.
+    pub fn polling_lag(&self) -> PollingLag {
+        self.polling_lag.clone()
     }
 
     pub fn notices(&self) -> Notices {
@@ -288,7 +309,7 @@ struct Stopped;
 struct WatchThread {
     /// Shared with [`Notices`].
     first_served: FirstServed,
-    /// Shared with [`Watcher::polls_some`].
+    /// Set once any folder is polled; shared with [`Watcher::polling_lag`].
     polls_some: Arc<AtomicBool>,
     /// See [`WatchOptions::settings_file`].
     settings_file: Option<PathBuf>,

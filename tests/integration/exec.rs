@@ -68,6 +68,17 @@ impl Project {
         std::fs::rename(&beside, self.sources.path().join("build.sh")).unwrap();
     }
 
+    /// A build that copies `from` to `to`, then logs its run in `runs.log`.
+    fn copying_build(&self, from: &Path, to: &Path) {
+        self.script(&format!(
+            "echo >> {started}\ncp {from} {to}\necho run >> {log}\n",
+            started = q(&self.shared("started")),
+            from = q(from),
+            to = q(to),
+            log = q(&self.shared("runs.log")),
+        ));
+    }
+
     fn shared(&self, name: &str) -> PathBuf {
         self.shared.path().join(name)
     }
@@ -364,13 +375,10 @@ async fn a_served_folder_inside_the_sources_does_not_run_the_build_again() {
     let sources = project.sources.path();
     write(sources, "dist/index.html", b"<html><body>x</body></html>");
     write(sources, "src/page.txt", b"one");
-    project.script(&format!(
-        "echo >> {started}\ncp {from} {to}\necho run >> {log}\n",
-        started = q(&project.shared("started")),
-        from = q(&sources.join("src/page.txt")),
-        to = q(&sources.join("dist/page.txt")),
-        log = q(&project.shared("runs.log")),
-    ));
+    project.copying_build(
+        &sources.join("src/page.txt"),
+        &sources.join("dist/page.txt"),
+    );
     let dist = sources.join("dist");
     let server = project.serve_with(move |config| config.root = dist).await;
     project.wait_for_lines("runs.log", 1).await;
@@ -594,13 +602,7 @@ async fn a_build_writing_beside_its_sources_in_the_served_folder_runs_once_per_e
     let project = Project::new();
     let sources = project.sources.path();
     write(sources, "style.scss", b"a {}");
-    project.script(&format!(
-        "echo >> {started}\ncp {scss} {css}\necho run >> {log}\n",
-        started = q(&project.shared("started")),
-        scss = q(&sources.join("style.scss")),
-        css = q(&sources.join("style.css")),
-        log = q(&project.shared("runs.log")),
-    ));
+    project.copying_build(&sources.join("style.scss"), &sources.join("style.css"));
     let root = sources.to_path_buf();
     let server = project.serve_with(move |config| config.root = root).await;
     project.wait_for_lines("runs.log", 1).await;
@@ -621,34 +623,28 @@ async fn a_build_writing_beside_its_sources_in_the_served_folder_runs_once_per_e
 /// the source and the output together.
 #[tokio::test]
 async fn a_save_in_sources_inside_the_served_folder_is_one_update_after_the_run() {
-    let shared = tempfile::tempdir().unwrap();
-    let root = site(&[("index.html", b"<p>x</p>"), ("src/app.js", b"1")]);
-    let (source, output) = (root.path().join("src/app.js"), root.path().join("app.js"));
-    let log = shared.path().join("runs.log");
-    let build = format!("cp {} {}; echo run >> {}", q(&source), q(&output), q(&log));
-    let sources = root.path().join("src");
-    let server = TestServer::start_with(root, move |config| {
-        config.watch = vec![sources];
-        config.exec = Some(build);
-    })
-    .await;
-    let runs = || std::fs::read_to_string(&log).map_or(0, |text| text.lines().count());
-    let first_run = async {
-        while runs() < 1 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(TIMEOUT, first_run).await.unwrap();
+    let project = Project::new();
+    let served = project.sources.path();
+    write(served, "index.html", b"<p>x</p>");
+    write(served, "src/app.js", b"1");
+    project.copying_build(&served.join("src/app.js"), &served.join("app.js"));
+    let (root, sources) = (served.to_path_buf(), served.join("src"));
+    let server = project
+        .serve_with(move |config| {
+            config.root = root;
+            config.watch = vec![sources];
+        })
+        .await;
+    project.wait_for_lines("runs.log", 1).await;
     wait_until_settled(&server).await;
     let (mut page, _) = Client::connect(&server).await;
-    write(server.root.path(), "src/app.js", b"2");
+    write(served, "src/app.js", b"2");
     let mut named = paths(&page.next().await);
     named.sort();
     assert_eq!(named, ["/app.js", "/src/app.js"]);
-    assert_eq!(runs(), 2);
+    project.wait_for_lines("runs.log", 2).await;
     assert_eq!(server.get("/app.js").await.text(), "2");
-    page.assert_nothing_before_sentinel(server.root.path())
-        .await;
+    page.assert_nothing_before_sentinel(served).await;
     server.stop().await;
 }
 
